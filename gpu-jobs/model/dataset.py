@@ -1,0 +1,171 @@
+"""Build the training set from Debian packages (never committed: this script is the recipe).
+
+    python3 -m model.dataset --out ../data          # from gpu-jobs/
+
+Steps: `apt-get download` four packages, `dpkg -x` them, pick the colour images (skipping normal,
+specular, gloss, glow and bump maps), downscale each so its shorter side is at most 512 px, and
+split whole source images into train / held-out by a hash of their name (about 1 in 10 held out),
+so that no crop of a held-out image is ever seen in training. Held-out images are stored as fixed
+256x256 centre crops for evaluation. `--pack` writes a compact tar for a GPU machine.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PACKAGES = ["ufoai-textures", "nexuiz-textures", "plasma-workspace-wallpapers", "gnome-backgrounds"]
+# Maps that are not colour photographs/textures (normals, specular, gloss, glow, bump, team masks).
+NON_COLOUR = re.compile(r"_(nm|sm|gm|norm|normal|gloss|glow|bump|spec|pants|shirt|luma|height)\.[a-z]+$", re.I)
+IMG_EXT = (".png", ".jpg", ".jpeg", ".tga", ".webp")
+MAX_SHORT = 512
+MIN_SIDE = 256
+HELDOUT_MOD = 10
+EVAL_SIZE = 256
+
+
+def is_heldout(name: str) -> bool:
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % HELDOUT_MOD == 0
+
+
+def fetch(debs: Path, raw: Path) -> None:
+    debs.mkdir(parents=True, exist_ok=True)
+    have = {p.name.split("_")[0] for p in debs.glob("*.deb")}
+    missing = [p for p in PACKAGES if p not in have]
+    if missing:
+        subprocess.run(["apt-get", "download", *missing], cwd=debs, check=True)
+    if not raw.exists():
+        raw.mkdir(parents=True)
+        for deb in sorted(debs.glob("*.deb")):
+            subprocess.run(["dpkg", "-x", str(deb), str(raw)], check=True)
+
+
+def sources(raw: Path):
+    """Yield (stable name, bytes-loader) for each candidate colour image."""
+    for pk3 in sorted(raw.rglob("*.pk3")):
+        z = zipfile.ZipFile(pk3)
+        for n in sorted(z.namelist()):
+            if n.lower().endswith(IMG_EXT) and not NON_COLOUR.search(n):
+                yield f"{pk3.parent.parent.name}/{n}", (lambda z=z, n=n: z.read(n))
+    # Wallpapers: several sizes of the same picture; take the largest light variant once.
+    for wall in sorted((raw / "usr/share/wallpapers").glob("*/contents/images")):
+        files = [p for p in wall.iterdir() if p.suffix.lower() in IMG_EXT]
+        if files:
+            best = max(files, key=lambda p: p.stat().st_size)
+            yield f"wallpapers/{wall.parent.parent.name}", (lambda p=best: p.read_bytes())
+    for p in sorted((raw / "usr/share/backgrounds").rglob("*")):
+        if p.suffix.lower() in IMG_EXT:
+            yield f"backgrounds/{p.name}", (lambda p=p: p.read_bytes())
+
+
+def load_rgb(data: bytes) -> Image.Image | None:
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except Exception:
+        return None
+    if im.mode in ("RGBA", "LA", "P"):
+        im = im.convert("RGBA")
+        alpha = np.asarray(im)[..., 3]
+        if alpha.min() < 250:  # cut-outs (foliage, decals) have undefined colour under alpha
+            return None
+    return im.convert("RGB")
+
+
+def usable(im: Image.Image) -> bool:
+    if min(im.size) < MIN_SIDE:
+        return False
+    a = np.asarray(im.resize((64, 64)), dtype=np.float32)
+    if a.std() < 8:  # flat fills teach nothing
+        return False
+    sat = (a.max(axis=2) - a.min(axis=2)).mean()
+    return sat >= 4  # near-grayscale masks and height maps
+
+
+def downscale(im: Image.Image, short: int) -> Image.Image:
+    s = min(im.size)
+    if s <= short:
+        return im
+    f = short / s
+    return im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.LANCZOS)
+
+
+def centre_crop(im: Image.Image, size: int) -> Image.Image:
+    im = downscale(im, size)
+    left, top = (im.width - size) // 2, (im.height - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def build(out: Path) -> dict:
+    debs, raw = out / "debs", out / "raw"
+    fetch(debs, raw)
+    train, held = out / "train", out / "heldout"
+    train.mkdir(parents=True, exist_ok=True)
+    held.mkdir(parents=True, exist_ok=True)
+    counts = {"train": 0, "heldout": 0, "skipped": 0}
+    for name, read in sources(raw):
+        im = load_rgb(read())
+        if im is None or not usable(im):
+            counts["skipped"] += 1
+            continue
+        stem = safe(os.path.splitext(name)[0])
+        if is_heldout(name):
+            centre_crop(im, EVAL_SIZE).save(held / f"{stem}.png")
+            counts["heldout"] += 1
+        else:
+            downscale(im, MAX_SHORT).save(train / f"{stem}.jpg", quality=92)
+            counts["train"] += 1
+    recipe = {
+        "packages": PACKAGES,
+        "split": f"sha1(source name) % {HELDOUT_MOD} == 0 -> held-out (whole source images)",
+        "train": f"shorter side <= {MAX_SHORT} px, JPEG q92, random crops at training time",
+        "heldout": f"{EVAL_SIZE}x{EVAL_SIZE} centre crops, PNG",
+        "counts": counts,
+    }
+    (out / "dataset.json").write_text(json.dumps(recipe, indent=2))
+    return recipe
+
+
+def pack(out: Path, dest: Path, short: int = 320) -> None:
+    """A compact tar of the training set for a GPU machine (shorter side `short`, JPEG q90)."""
+    with tarfile.open(dest, "w") as tar:
+        for p in sorted((out / "train").glob("*.jpg")):
+            buf = io.BytesIO()
+            downscale(Image.open(p).convert("RGB"), short).save(buf, "JPEG", quality=90)
+            info = tarfile.TarInfo(f"train/{p.name}")
+            info.size = buf.tell()
+            buf.seek(0)
+            tar.addfile(info, buf)
+        for p in sorted((out / "heldout").glob("*.png")):
+            tar.add(p, arcname=f"heldout/{p.name}")
+    print(f"{dest}: {dest.stat().st_size / 2**20:.1f} MiB", file=sys.stderr)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="data")
+    ap.add_argument("--pack", help="also write a compact tar here")
+    a = ap.parse_args()
+    out = Path(a.out)
+    print(json.dumps(build(out)["counts"]))
+    if a.pack:
+        pack(out, Path(a.pack))
+
+
+if __name__ == "__main__":
+    main()

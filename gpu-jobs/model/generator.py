@@ -1,0 +1,157 @@
+"""GMCNN generator in the layout of the official TensorFlow code (tensorflow/net/network.py).
+
+Faithful parts: 5-channel input [image, ones, mask], three columns (7x7 / 5x5 / 3x3 with a 5x5
+first conv in column 3), dilations 2/4/8/16, TF "SAME" zero padding (asymmetric before stride-2
+convs), nearest 2x and align-corners bilinear upsampling, 208-channel fusion, ELU, clip to [-1, 1],
+glorot-uniform init. Channel order is RGB (our own training; the manifest says so).
+
+One optional, documented deviation (`fill="pushpull"`): the hole is first filled by a
+mask-weighted image pyramid (push-pull) and the network predicts a residual over that fill, with
+the last conv zero-initialised so that an untrained model already equals the classical fill.
+`fill="zero"` is the paper's behaviour (hole pixels are 0 and the output is the prediction).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FILLS = ("zero", "pushpull")
+
+
+class SameConv(nn.Module):
+    """Conv2d with TensorFlow 'SAME' zero padding and optional ELU."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, dilation: int = 1, act: bool = True):
+        super().__init__()
+        self.stride = stride
+        if stride == 1:
+            # d*(k-1) is even for odd k: symmetric, so Conv2d's own padding matches TF.
+            self.conv = nn.Conv2d(cin, cout, k, 1, padding=dilation * (k - 1) // 2, dilation=dilation)
+            self.pad = None
+        else:
+            # TF SAME at stride 2 on an even size pads k-2 in total, the extra pixel bottom/right.
+            total = k - 2
+            self.pad = (total // 2, total - total // 2, total // 2, total - total // 2)
+            self.conv = nn.Conv2d(cin, cout, k, stride, padding=0)
+        self.act = act
+        nn.init.xavier_uniform_(self.conv.weight)  # TF default glorot_uniform
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        x = self.conv(x)
+        return F.elu(x) if self.act else x
+
+
+def _encoder(cin: int, cnum: int, k_first: int, k: int) -> list[nn.Module]:
+    """conv1..conv12 of one column: two stride-2 downsamplings, then dilations 2/4/8/16."""
+    c4 = 4 * cnum
+    layers = [
+        SameConv(cin, cnum, k_first),
+        SameConv(cnum, 2 * cnum, k, stride=2),
+        SameConv(2 * cnum, 2 * cnum, k),
+        SameConv(2 * cnum, c4, k, stride=2),
+        SameConv(c4, c4, k),
+        SameConv(c4, c4, k),
+    ]
+    for d in (2, 4, 8, 16):
+        layers.append(SameConv(c4, c4, k, dilation=d))
+    if cnum > 32:  # the official code adds a dilation-32 layer for wider models
+        layers.append(SameConv(c4, c4, k, dilation=32))
+    layers += [SameConv(c4, c4, k), SameConv(c4, c4, k)]
+    return layers
+
+
+def _up_nearest(x: torch.Tensor) -> torch.Tensor:
+    # TF resize_nearest_neighbor(align_corners=True) at exactly 2x equals floor(i/2).
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def _up_bilinear(x: torch.Tensor, s: float) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=True)
+
+
+def pushpull_fill(img: torch.Tensor, known: torch.Tensor, levels: int = 8) -> torch.Tensor:
+    """Fill unknown pixels from a mask-weighted pyramid (coarse-to-fine), known pixels kept.
+
+    Works for any H, W (ceil-mode pooling); the coarsest level falls back to the known mean.
+    """
+    xs, ks = [img * known], [known]
+    for _ in range(levels):
+        xs.append(F.avg_pool2d(xs[-1], 2, ceil_mode=True))
+        ks.append(F.avg_pool2d(ks[-1], 2, ceil_mode=True))
+    eps = 1e-6
+    # Coarsest level: weighted mean, and the global known mean where no known pixel exists.
+    glob = (img * known).sum(dim=(2, 3), keepdim=True) / (known.sum(dim=(2, 3), keepdim=True) + eps)
+    k = ks[-1]
+    cur = xs[-1] / (k + eps)
+    w = (k > 0).to(img.dtype)
+    cur = cur * w + glob * (1 - w)
+    for i in range(levels - 1, -1, -1):
+        x_i, k_i = xs[i], ks[i]
+        up = F.interpolate(cur, size=x_i.shape[-2:], mode="bilinear", align_corners=False)
+        conf = k_i.clamp(0, 1)
+        # At level 0 conf is the binary known mask; above it blends partially covered cells.
+        cur = (x_i / (k_i + eps)) * conf + up * (1 - conf)
+    return cur
+
+
+class GMCNNGenerator(nn.Module):
+    def __init__(self, cnum: int = 32, fill: str = "zero"):
+        super().__init__()
+        if fill not in FILLS:
+            raise ValueError(f"fill must be one of {FILLS}")
+        self.cnum, self.fill = cnum, fill
+        cin = 5
+        self.b1 = nn.Sequential(*_encoder(cin, cnum, 7, 7))
+        self.b2 = nn.Sequential(*_encoder(cin, cnum, 5, 5))
+        self.b2_up = nn.Sequential(SameConv(4 * cnum, 2 * cnum, 3), SameConv(2 * cnum, 2 * cnum, 5))
+        self.b3 = nn.Sequential(*_encoder(cin, cnum, 5, 3))
+        self.b3_up1 = nn.Sequential(SameConv(4 * cnum, 2 * cnum, 3), SameConv(2 * cnum, 2 * cnum, 3))
+        self.b3_up2 = nn.Sequential(SameConv(2 * cnum, cnum, 3), SameConv(cnum, cnum // 2, 3))
+        merged = 4 * cnum + 2 * cnum + cnum // 2  # 208 at cnum=32
+        self.merge17 = SameConv(merged, cnum // 2, 3)
+        self.merge18 = SameConv(cnum // 2, 3, 3, act=False)
+        if fill == "pushpull":
+            nn.init.zeros_(self.merge18.conv.weight)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """image: N,3,H,W in [-1,1]; mask: N,1,H,W with 1 = hole. Returns the raw prediction."""
+        known = 1.0 - mask
+        x = image * known
+        base = pushpull_fill(image, known) if self.fill == "pushpull" else None
+        if base is not None:
+            x = base
+        ones = torch.ones_like(mask)
+        xin = torch.cat([x, ones, mask], dim=1)
+        x1 = _up_bilinear(self.b1(xin), 4.0)
+        x2 = self.b2(xin)
+        x2 = _up_bilinear(self.b2_up(_up_nearest(x2)), 2.0)
+        x3 = self.b3(xin)
+        x3 = self.b3_up1(_up_nearest(x3))
+        x3 = self.b3_up2(_up_nearest(x3))
+        y = self.merge18(self.merge17(torch.cat([x1, x2, x3], dim=1)))
+        if base is not None:
+            y = base + y
+        return torch.clamp(y, -1.0, 1.0)
+
+
+def composite(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return pred * mask + image * (1.0 - mask)
+
+
+class InpaintGraph(nn.Module):
+    """What ships as ONNX: generator + composite. Inputs image [-1,1] RGB and mask (1 = hole)."""
+
+    def __init__(self, gen: GMCNNGenerator):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return composite(self.gen(image, mask), image, mask)
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())

@@ -1,0 +1,74 @@
+/**
+ * Every error the product can report, as RFC 9457 problem types: one table, one class.
+ * The edge renders them as application/problem+json; the CLI prints `title: detail`.
+ */
+export const PROBLEM_BASE = "https://gmcnn-edge.dev/problems/";
+
+export const PROBLEMS = {
+  "bad-request": { status: 400, title: "Bad request" },
+  "invalid-options": { status: 400, title: "Invalid options" },
+  unauthorized: { status: 401, title: "Missing or invalid API key" },
+  forbidden: { status: 403, title: "Forbidden" },
+  "not-found": { status: 404, title: "Not found" },
+  "method-not-allowed": { status: 405, title: "Method not allowed" },
+  "payload-too-large": { status: 413, title: "Payload too large" },
+  "image-too-large": { status: 413, title: "Image dimensions too large" },
+  "unsupported-media-type": { status: 415, title: "Unsupported media type" },
+  "undecodable-image": { status: 422, title: "Image could not be decoded" },
+  "mask-mismatch": { status: 422, title: "Mask does not match the image" },
+  "mask-too-large": { status: 422, title: "Mask covers too much of the image" },
+  "model-not-found": { status: 422, title: "Unknown model" },
+  "rate-limited": { status: 429, title: "Too many requests" },
+  internal: { status: 500, title: "Internal error" },
+  "gpu-bad-response": { status: 502, title: "GPU function returned an invalid response" },
+  "gpu-unavailable": { status: 503, title: "GPU function unavailable" },
+  "gpu-busy": { status: 503, title: "GPU function is busy" },
+  "gpu-timeout": { status: 504, title: "GPU function timed out" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemKind = keyof typeof PROBLEMS;
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  [extension: string]: unknown;
+}
+
+export class Problem extends Error {
+  readonly kind: ProblemKind;
+  readonly status: number;
+  readonly title: string;
+  readonly extensions: Record<string, unknown>;
+  /** Seconds, for 429/503/504: rendered as a Retry-After header. */
+  readonly retryAfter?: number;
+
+  constructor(kind: ProblemKind, detail: string, extensions: Record<string, unknown> = {}, retryAfter?: number) {
+    super(detail);
+    this.name = "Problem";
+    this.kind = kind;
+    this.status = PROBLEMS[kind].status;
+    this.title = PROBLEMS[kind].title;
+    this.extensions = extensions;
+    this.retryAfter = retryAfter;
+  }
+
+  get type(): string {
+    return PROBLEM_BASE + this.kind;
+  }
+
+  toJSON(instance?: string): ProblemDocument {
+    return {
+      ...this.extensions,
+      type: this.type,
+      title: this.title,
+      status: this.status,
+      detail: this.message,
+      ...(instance ? { instance } : {}),
+    };
+  }
+}
+
+export const isProblem = (e: unknown): e is Problem => e instanceof Problem;
