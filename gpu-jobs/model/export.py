@@ -125,7 +125,7 @@ def main() -> None:
     if a.training and a.metrics:
         m = manifest(out, gen, a.name, a.version, a.fp16_weights, json.loads(Path(a.training).read_text()),
                      json.loads(Path(a.metrics).read_text()))
-        mpath = out.with_suffix(".json")
+        mpath = out.with_name(out.stem + ".manifest.json")
         mpath.write_text(json.dumps(m, indent=2) + "\n")
         print(f"wrote {mpath}", file=sys.stderr)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)", file=sys.stderr)

@@ -19,7 +19,7 @@ export function loadManifest(manifestPath: string): ModelEntry {
 
 export function listModels(dir = MODELS_DIR): ModelEntry[] {
   return readdirSync(dir)
-    .filter((f) => f.endsWith(".json"))
+    .filter((f) => f.endsWith(".manifest.json"))
     .sort()
     .map((f) => loadManifest(join(dir, f)));
 }

@@ -64,7 +64,7 @@ export async function createSession(modelPath: string, o: SessionOptions = {}): 
   if (wantCuda) {
     try {
       // Asking for ['cuda','cpu'] throws when the CUDA provider is absent: try, then fall back.
-      const s = await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ["cuda"] });
+      const s = await ort.InferenceSession.create(modelPath, { ...base, logSeverityLevel: 4, executionProviders: ["cuda"] });
       return wrap(ort, s, "node", "cuda");
     } catch {
       /* no CUDA here: CPU below */
