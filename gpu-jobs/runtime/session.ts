@@ -3,7 +3,10 @@
  * when present, CPU otherwise, and it says which); `onnxruntime-web` runs the same model in WASM
  * (the browser build, and a portable fallback). Both are loaded lazily.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 
 export type RuntimeKind = "node" | "web";
 
@@ -11,7 +14,7 @@ export interface SessionOptions {
   runtime?: RuntimeKind;
   /** Try CUDA before CPU (node runtime only). Default: true unless GMCNN_PROVIDER=cpu. */
   cuda?: boolean;
-  /** Intra-op threads; default: ONNX Runtime's choice (all cores). */
+  /** Intra-op threads; default: env GMCNN_THREADS, else ONNX Runtime's choice (all cores). */
   threads?: number;
 }
 
@@ -46,11 +49,18 @@ async function wrap(
   };
 }
 
+/** The CUDA provider ships only when installed with ONNXRUNTIME_NODE_INSTALL=cuda12. */
+function cudaInstalled(): boolean {
+  const root = dirname(createRequire(import.meta.url).resolve("onnxruntime-node/package.json"));
+  return existsSync(join(root, "bin/napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"));
+}
+
 export async function createSession(modelPath: string, o: SessionOptions = {}): Promise<ModelSession> {
   const runtime = o.runtime ?? "node";
+  const threads = o.threads ?? (Number(process.env.GMCNN_THREADS) || undefined);
   const base = {
     graphOptimizationLevel: "all" as const,
-    ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
+    ...(threads ? { intraOpNumThreads: threads } : {}),
   };
   if (runtime === "web") {
     const ort = (await import("onnxruntime-web")) as unknown as Ort;
@@ -61,7 +71,7 @@ export async function createSession(modelPath: string, o: SessionOptions = {}): 
   }
   const ort = (await import("onnxruntime-node")) as Ort;
   const wantCuda = o.cuda ?? process.env.GMCNN_PROVIDER !== "cpu";
-  if (wantCuda) {
+  if (wantCuda && cudaInstalled()) {
     try {
       // Asking for ['cuda','cpu'] throws when the CUDA provider is absent: try, then fall back.
       const s = await ort.InferenceSession.create(modelPath, { ...base, logSeverityLevel: 4, executionProviders: ["cuda"] });

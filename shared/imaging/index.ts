@@ -7,3 +7,4 @@ export * from "./plan.ts";
 export * from "./resize.ts";
 export * from "./tensor.ts";
 export * from "./types.ts";
+export * from "./sniff.ts";

@@ -1,0 +1,106 @@
+"""The TF-layout generator: size, shapes, padding and upsampling semantics. Random init (no weights)."""
+import torch
+import torch.nn.functional as F
+import pytest
+
+from model.generator import GMCNNGenerator, InpaintGraph, SameConv, count_params, pushpull_fill
+
+
+def test_cnum32_has_exactly_the_official_parameter_count():
+    assert count_params(GMCNNGenerator(32)) == 12_429_107
+
+
+def test_fusion_is_208_channels_and_output_is_3():
+    g = GMCNNGenerator(32)
+    assert g.merge17.conv.in_channels == 208
+    assert g.merge18.conv.out_channels == 3
+
+
+@pytest.mark.parametrize("h,w", [(256, 256), (512, 680), (260, 388)])
+@torch.no_grad()
+def test_any_multiple_of_4_works(h, w):
+    g = GMCNNGenerator(32).eval()
+    x = torch.rand(1, 3, h, w) * 2 - 1
+    m = torch.zeros(1, 1, h, w)
+    m[..., h // 3: h // 2, w // 3: w // 2] = 1
+    y = g(x, m)
+    assert y.shape == (1, 3, h, w)
+    assert y.min() >= -1 and y.max() <= 1  # clip, no tanh
+
+
+def test_stride2_padding_is_tf_same_asymmetric():
+    # TF SAME at stride 2 on an even size pads k-2: (2,3) for 7x7, (1,2) for 5x5, (0,1) for 3x3.
+    for k, (lo, hi) in {7: (2, 3), 5: (1, 2), 3: (0, 1)}.items():
+        c = SameConv(1, 1, k, stride=2, act=False)
+        assert c.pad == (lo, hi, lo, hi)
+        x = torch.randn(1, 1, 16, 16)
+        ref = F.conv2d(F.pad(x, (lo, hi, lo, hi)), c.conv.weight, c.conv.bias, stride=2)
+        assert torch.allclose(c(x), ref)
+        assert c(x).shape[-1] == 8
+
+
+def test_dilated_convs_keep_size_and_use_zero_padding():
+    c = SameConv(1, 1, 7, dilation=16, act=False)
+    assert c.conv.padding == (48, 48) and c.conv.padding_mode == "zeros"
+    assert c(torch.randn(1, 1, 12, 12)).shape == (1, 1, 12, 12)
+
+
+def test_nearest_2x_equals_tf_align_corners_rule():
+    # TF resize_nearest_neighbor(align_corners=True) picks round(i*(n-1)/(2n-1)) == floor(i/2) at 2x.
+    n = 85
+    x = torch.arange(n, dtype=torch.float32).view(1, 1, 1, n)
+    up = F.interpolate(x, scale_factor=2.0, mode="nearest")[0, 0, 0]
+    tf = torch.tensor([round(i * (n - 1) / (2 * n - 1)) for i in range(2 * n)], dtype=torch.float32)
+    assert torch.equal(up, tf)
+
+
+def test_first_layers_see_five_channels_image_ones_mask():
+    g = GMCNNGenerator(32)
+    assert g.b1[0].conv.in_channels == 5 and g.b1[0].conv.kernel_size == (7, 7)
+    assert g.b2[0].conv.kernel_size == (5, 5)
+    assert g.b3[0].conv.kernel_size == (5, 5) and g.b3[1].conv.kernel_size == (3, 3)
+
+
+@torch.no_grad()
+def test_hole_pixels_do_not_leak_into_the_prediction():
+    # The network sees x * (1 - mask): changing pixels under the hole must not change the output.
+    g = GMCNNGenerator(16).eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    m = torch.zeros(1, 1, 64, 64)
+    m[..., 20:40, 20:40] = 1
+    x2 = x.clone()
+    x2[..., 20:40, 20:40] = torch.rand(1, 3, 20, 20)
+    assert torch.allclose(g(x, m), g(x2, m))
+    g2 = GMCNNGenerator(16, "pushpull").eval()
+    assert torch.allclose(g2(x, m), g2(x2, m))
+
+
+@torch.no_grad()
+def test_composite_keeps_known_pixels_exactly():
+    g = InpaintGraph(GMCNNGenerator(16).eval())
+    x = torch.rand(1, 3, 32, 36) * 2 - 1
+    m = torch.zeros(1, 1, 32, 36)
+    m[..., 5:15, 5:20] = 1
+    y = g(x, m)
+    assert torch.equal(y * (1 - m), x * (1 - m))
+
+
+@torch.no_grad()
+def test_pushpull_variant_starts_as_the_pyramid_fill():
+    g = GMCNNGenerator(16, "pushpull").eval()
+    x = torch.rand(1, 3, 48, 64) * 2 - 1
+    m = torch.zeros(1, 1, 48, 64)
+    m[..., 10:30, 10:40] = 1
+    fill = pushpull_fill(x, 1 - m)
+    assert torch.allclose(g(x, m), fill.clamp(-1, 1), atol=1e-6)
+    # The fill keeps known pixels and interpolates the hole within the known range.
+    assert torch.allclose(fill * (1 - m), x * (1 - m), atol=1e-5)
+    assert fill.min() >= x.min() - 1e-5 and fill.max() <= x.max() + 1e-5
+
+
+@torch.no_grad()
+def test_pushpull_of_a_constant_image_is_that_constant():
+    x = torch.full((1, 3, 40, 52), 0.3)
+    m = torch.zeros(1, 1, 40, 52)
+    m[..., :30, :45] = 1
+    assert torch.allclose(pushpull_fill(x, 1 - m), x, atol=1e-5)
