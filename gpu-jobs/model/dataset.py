@@ -141,17 +141,18 @@ def build(out: Path) -> dict:
     return recipe
 
 
-def pack(out: Path, dest: Path, short: int = 320) -> None:
-    """A compact tar of the training set for a GPU machine (shorter side `short`, JPEG q90)."""
+def pack(out: Path, dest: Path, short: int = 256, quality: int = 85, heldout_n: int = 32) -> None:
+    """A compact tar (< 50 MiB) of the training set for a GPU machine: shorter side `short`, JPEG."""
     with tarfile.open(dest, "w") as tar:
         for p in sorted((out / "train").glob("*.jpg")):
             buf = io.BytesIO()
-            downscale(Image.open(p).convert("RGB"), short).save(buf, "JPEG", quality=90)
+            downscale(Image.open(p).convert("RGB"), short).save(buf, "JPEG", quality=quality)
             info = tarfile.TarInfo(f"train/{p.name}")
             info.size = buf.tell()
             buf.seek(0)
             tar.addfile(info, buf)
-        for p in sorted((out / "heldout").glob("*.png")):
+        # The quick held-out check during training needs only the first few (full eval runs here).
+        for p in sorted((out / "heldout").glob("*.png"))[:heldout_n]:
             tar.add(p, arcname=f"heldout/{p.name}")
     print(f"{dest}: {dest.stat().st_size / 2**20:.1f} MiB", file=sys.stderr)
 

@@ -45,7 +45,7 @@ def eval_masks(kind: str, h: int, w: int, n: int) -> list[np.ndarray]:
 
 
 def to_tensor(img: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(img).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return torch.from_numpy(np.ascontiguousarray(img)).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
