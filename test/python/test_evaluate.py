@@ -29,7 +29,7 @@ def test_full_eval_runs_model_and_baselines_in_one_table(tmp_path):
     for i in range(2):
         img = np.stack([np.add.outer(x, x) / 2, np.tile(x, (256, 1)), np.full((256, 256), 60 * i)], -1)
         Image.fromarray(img.astype(np.uint8)).save(tmp_path / f"{i}.png")
-    res = full_eval({"tiny": GMCNNGenerator(8, "pushpull").eval()}, str(tmp_path), 2)
+    res = full_eval({"tiny": GMCNNGenerator(8, "pushpull", residual_init=0.0).eval()}, str(tmp_path), 2)
     assert res["_n"] == 2
     for kind in ("center", "freeform"):
         assert set(res[kind]) == {"telea", "navier_stokes", "mean_fill", "pushpull", "tiny", "_hole_ratio"}

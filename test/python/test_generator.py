@@ -86,13 +86,16 @@ def test_composite_keeps_known_pixels_exactly():
 
 
 @torch.no_grad()
-def test_pushpull_variant_starts_as_the_pyramid_fill():
-    g = GMCNNGenerator(16, "pushpull").eval()
+def test_pushpull_variant_starts_at_the_pyramid_fill():
+    g = GMCNNGenerator(16, "pushpull", residual_init=0.0).eval()
     x = torch.rand(1, 3, 48, 64) * 2 - 1
     m = torch.zeros(1, 1, 48, 64)
     m[..., 10:30, 10:40] = 1
     fill = pushpull_fill(x, 1 - m)
     assert torch.allclose(g(x, m), fill.clamp(-1, 1), atol=1e-6)
+    # the default small residual init starts within a few grey levels of it
+    g2 = GMCNNGenerator(16, "pushpull").eval()
+    assert 0 < (g2(x, m) - fill).abs().max() < 0.05
     # The fill keeps known pixels and interpolates the hole within the known range.
     assert torch.allclose(fill * (1 - m), x * (1 - m), atol=1e-5)
     assert fill.min() >= x.min() - 1e-5 and fill.max() <= x.max() + 1e-5
