@@ -51,7 +51,7 @@ def main() -> None:
     ds = json.loads((Path(a.heldout).parent / "dataset.json").read_text())
     ship = res["center"]["gmcnn (shipped)"], res["freeform"]["gmcnn (shipped)"]
     training = {
-        "stage": "stage1",
+        "stage": f"stage{int(cfg.get('stage', 1))}",
         "data_recipe": "python3 -m model.dataset (Debian: " + ", ".join(ds["packages"]) + "); " + ds["split"],
         "train_images": ds["counts"]["train"],
         "heldout_images": ds["counts"]["heldout"],
@@ -62,7 +62,7 @@ def main() -> None:
         "losses": {"confidence_recon": float(cfg.get("recon_w", 1.68)), "known_l1": float(cfg.get("ae_w", 1.44))},
         "hardware": a.hardware,
         "wall_time_hours": a.hours,
-        "random_vgg": False,
+        "random_vgg": bool(cfg.get("random_vgg", False)),
         "deviations": [
             "fill=pushpull: the hole is pre-filled by a mask-weighted pyramid and the network predicts a "
             "residual (last conv zero-initialised); the paper feeds zeros" if gen.fill == "pushpull" else "none",

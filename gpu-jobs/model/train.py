@@ -1,10 +1,16 @@
-"""GMCNN trainer (stage 1: confidence-driven reconstruction + known-region L1).
+"""GMCNN trainer. Stage 1: confidence-driven reconstruction + known-region L1. Stage 2 (`stage: 2`,
+see stage2.py and docs/training.md): ID-MRF + WGAN-GP with global and local critics, starting
+from a stage-1 generator (`init`).
 
     python3 -m model.train --config configs/stage1-cpu.json [--steps N] [--threads 2] [--resume]
+    python3 -m model.train --config configs/stage2-cpu.json --init ../runs/stage1-cpu/best_gen.pt \
+        [--vgg-weights vgg19-dcbb9e9d.pth | --random-vgg]
 
 Config file (JSON) first, then flags override. Checkpoints hold generator, optimiser, step and the
 RNG state, so `--resume` continues exactly. Runs unchanged on CUDA when one is present.
-Logs: a JSON line per `log_every` steps in <out>/log.jsonl, a progress bar on stderr.
+Logs: a JSON line per `log_every` steps in <out>/log.jsonl, a progress bar on stderr. Stage 2
+also saves the critics and their optimiser in last.pt, the latest generator in last_gen.pt at each
+eval, and sample grids (input | output | truth) every `sample_every` steps in <out>/samples/.
 """
 from __future__ import annotations
 
@@ -56,6 +62,24 @@ class Config:
     eval_every: int = 200
     eval_n: int = 24
     max_minutes: float = 0.0   # stop cleanly after this wall time (0 = no limit)
+    # --- stage 2 (ignored in stage 1; defaults = the official TF code, gmcnn.md §2-§5) ---
+    stage: int = 1             # 1 = reconstruction only; 2 = + ID-MRF + WGAN-GP (needs init or resume)
+    vgg_weights: str = ""      # torchvision vgg19 state dict (vgg19-dcbb9e9d.pth)
+    vgg_sha256: str = "dcbb9e9d"  # full sha256 of vgg_weights or a >= 8-digit prefix
+    random_vgg: bool = False   # seeded untrained VGG19 instead of vgg_weights (recorded in manifests)
+    vgg_input: str = "torchvision"  # VGG input normalisation: torchvision | caffe (see vgg.py)
+    mrf_w: float = 0.07        # ID-MRF weight (1.4 x 0.05 in TF); 0 = no VGG at all
+    mrf_direction: str = "code"  # code (the TF code's roles) | paper
+    mrf_max_1d: int = 65       # feature maps above 65x65 positions are randomly sampled to 65^2
+    adv_w: float = 1e-3        # weight of -(D_global + D_local) in the generator loss
+    ae_stage2_factor: float = 2.0  # the TF GAN stage adds the known-region L1 twice
+    gp_lambda: float = 10.0
+    n_critic: int = 5
+    d_lr: float = 0.0          # critic lr; 0 = same as lr (TF shares one Adam setting)
+    d_cnum: int = 64
+    d_fresh_batch: bool = True  # new batch per critic update (TF); False = one batch per step (PyTorch port)
+    sample_every: int = 0      # write a sample grid every N steps (0 = never)
+    sample_n: int = 6
 
 
 def load_config(path: str | None, overrides: dict) -> Config:
@@ -143,16 +167,27 @@ def load_generator(path: str, device="cpu") -> tuple[GMCNNGenerator, dict]:
 
 
 def train(cfg: Config, resume: bool) -> dict:
+    if cfg.stage not in (1, 2):
+        raise SystemExit(f"stage must be 1 or 2, got {cfg.stage}")
     torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = Path(cfg.out)
+    last = out / "last.pt"
+    if cfg.stage == 2 and not cfg.init and not (resume and last.exists()):
+        raise SystemExit("stage 2 starts from a stage-1 generator: set --init (e.g. ../runs/stage1-cpu/best_gen.pt)")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = GMCNNGenerator(cfg.cnum, cfg.fill).to(device)
     opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    s2 = None
+    if cfg.stage == 2:
+        from .stage2 import Stage2, build_vgg, sample_batch
+        vgg, vgg_info = build_vgg(cfg, device)
+        s2 = Stage2(gen, opt, cfg, device, vgg)
+        (out / "vgg.json").write_text(json.dumps(vgg_info, indent=2))
+        print(f"stage 2: VGG19 {vgg_info}", file=sys.stderr)
     step, best = 0, {"hole_psnr": -1.0}
-    last = out / "last.pt"
     if resume and last.exists():
         ck = torch.load(last, map_location=device)
         gen.load_state_dict(ck["gen"])
@@ -160,9 +195,17 @@ def train(cfg: Config, resume: bool) -> dict:
         step, best = ck["step"], ck.get("best", best)
         rng.bit_generator.state = ck["rng"]
         torch.set_rng_state(ck["torch_rng"])
+        if s2 is not None and "stage2" in ck:
+            s2.load_state_dict(ck["stage2"])
+        elif s2 is not None:
+            print(f"warning: {last} has no critics (a stage-1 checkpoint?): critics start fresh", file=sys.stderr)
         print(f"resumed from {last} at step {step}", file=sys.stderr)
     elif cfg.init:
         src, _ = load_generator(cfg.init, device)
+        if src.cnum != cfg.cnum:
+            raise SystemExit(f"{cfg.init} has cnum={src.cnum}; the config says cnum={cfg.cnum}")
+        if src.fill != cfg.fill:
+            print(f"warning: {cfg.init} was trained with fill={src.fill}; this run uses fill={cfg.fill}", file=sys.stderr)
         gen.load_state_dict(src.state_dict())
         print(f"initialised generator from {cfg.init}", file=sys.stderr)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -173,31 +216,38 @@ def train(cfg: Config, resume: bool) -> dict:
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     bar = Bar(cfg.steps, step)
     t0, seen, t_start = time.time(), 0, time.time()
+    if cfg.sample_every:
+        from .samples import fixed_batch, write_samples
+        sample_gt, sample_mask_ = fixed_batch(cfg.heldout, cfg.sample_n, cfg.crop, cfg.box_frac)
     gen.train()
     while step < cfg.steps and not stop["now"]:
         lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
         for g in opt.param_groups:
             g["lr"] = lr
-        imgs = data.batch(rng, cfg.batch)
-        masks, boxes = zip(*(sample_mask(rng, cfg.crop, cfg.crop, cfg.rect_ratio, cfg.box_frac) for _ in range(cfg.batch)))
-        gt = torch.from_numpy(imgs).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
-        m = torch.from_numpy(np.stack(masks)[:, None]).to(device)
-        mw = confidence_weights(m, cfg.hsize, iters=cfg.iters)
-        region, area = bbox_weights(cfg.batch, cfg.crop, cfg.crop, boxes, device)
-        pred = gen(gt, m)
-        L = stage1_losses(pred, gt, m, mw, region, area, cfg.recon_w, cfg.ae_w)
-        opt.zero_grad(set_to_none=True)
-        L["total"].backward()
-        opt.step()
-        step += 1
-        seen += cfg.batch
-        ips = seen / (time.time() - t0)
-        bar.update(step, f"loss {L['total'].item():.4f} {ips:.2f} img/s")
-        if step % cfg.log_every == 0:
-            log.write(json.dumps({"step": step, "loss": L["total"].item(), "recon": L["recon"].item(),
-                                  "ae": L["ae"].item(), "lr": lr, "img_s": round(ips, 3),
-                                  "t": round(time.time() - t_start, 1)}) + "\n")
-            log.flush()
+        if s2 is not None:
+            s2.set_lr(lr / cfg.lr)
+            L = s2.step(lambda: sample_batch(data, rng, cfg, device))
+            step += 1
+            seen += cfg.batch * ((cfg.n_critic + 1) if cfg.d_fresh_batch else 1)
+            ips = seen / (time.time() - t0)
+            bar.update(step, f"g {L['g_total']:.4f} d {L['d_total']:.3f} {ips:.2f} img/s")
+            if step % cfg.log_every == 0:
+                log.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in L.items()}, "lr": lr,
+                                      "img_s": round(ips, 3), "t": round(time.time() - t_start, 1)}) + "\n")
+                log.flush()
+        else:
+            L = _stage1_step(gen, opt, data, rng, cfg, device)
+            step += 1
+            seen += cfg.batch
+            ips = seen / (time.time() - t0)
+            bar.update(step, f"loss {L['total'].item():.4f} {ips:.2f} img/s")
+            if step % cfg.log_every == 0:
+                log.write(json.dumps({"step": step, "loss": L["total"].item(), "recon": L["recon"].item(),
+                                      "ae": L["ae"].item(), "lr": lr, "img_s": round(ips, 3),
+                                      "t": round(time.time() - t_start, 1)}) + "\n")
+                log.flush()
+        if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
+            write_samples(gen, sample_gt, sample_mask_, out / "samples" / f"step{step:07d}.png", device)
         timeout = cfg.max_minutes and (time.time() - t_start) > cfg.max_minutes * 60
         if step % cfg.eval_every == 0 or step == cfg.steps or timeout:
             gen.eval()
@@ -209,14 +259,45 @@ def train(cfg: Config, resume: bool) -> dict:
             if metrics["hole_psnr"] > best["hole_psnr"]:
                 best = {**metrics, "step": step}
                 save_generator(out / "best_gen.pt", gen, cfg, step, metrics)
+            if s2 is not None:  # a GAN trades PSNR for texture: keep the latest generator too
+                save_generator(out / "last_gen.pt", gen, cfg, step, metrics)
         if step % cfg.ckpt_every == 0 or timeout:
-            save_ckpt(last, gen, opt, step, cfg, rng, {"best": best})
+            save_ckpt(last, gen, opt, step, cfg, rng, _extra(best, s2))
         if timeout:
             break
-    save_ckpt(last, gen, opt, step, cfg, rng, {"best": best})
+    save_ckpt(last, gen, opt, step, cfg, rng, _extra(best, s2))
     log.close()
     print(f"\nstopped at step {step}; best {best}", file=sys.stderr)
     return {"step": step, "best": best}
+
+
+def _extra(best: dict, s2) -> dict:
+    """What last.pt holds besides the generator: the best metrics, and in stage 2 the critics."""
+    return {"best": best, **({"stage2": s2.state_dict()} if s2 is not None else {})}
+
+
+def _stage1_step(gen, opt, data, rng, cfg, device) -> dict:
+    """One stage-1 update (the maths and RNG order of the original loop body)."""
+    imgs = data.batch(rng, cfg.batch)
+    masks, boxes = zip(*(sample_mask(rng, cfg.crop, cfg.crop, cfg.rect_ratio, cfg.box_frac) for _ in range(cfg.batch)))
+    gt = torch.from_numpy(imgs).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+    m = torch.from_numpy(np.stack(masks)[:, None]).to(device)
+    mw = confidence_weights(m, cfg.hsize, iters=cfg.iters)
+    region, area = bbox_weights(cfg.batch, cfg.crop, cfg.crop, boxes, device)
+    pred = gen(gt, m)
+    L = stage1_losses(pred, gt, m, mw, region, area, cfg.recon_w, cfg.ae_w)
+    opt.zero_grad(set_to_none=True)
+    L["total"].backward()
+    opt.step()
+    return L
+
+
+def _flag_bool(v: str) -> bool:
+    if v.lower() in ("1", "true", "yes", "on"):
+        return True
+    if v.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {v!r}")
 
 
 def main(argv=None) -> None:
@@ -224,7 +305,10 @@ def main(argv=None) -> None:
     ap.add_argument("--config")
     ap.add_argument("--resume", action="store_true")
     for f in fields(Config):
-        ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default), default=None)
+        if isinstance(f.default, bool):  # `--random-vgg` alone = true; `--d-fresh-batch false`
+            ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=_flag_bool, nargs="?", const=True, default=None)
+        else:
+            ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=type(f.default), default=None)
     a = vars(ap.parse_args(argv))
     cfg_path, resume = a.pop("config"), a.pop("resume")
     train(load_config(cfg_path, a), resume)

@@ -1,2 +1,3 @@
 export * from "./manifest.ts";
 export * from "./options.ts";
+export * from "./training-job.ts";

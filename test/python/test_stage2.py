@@ -1,0 +1,253 @@
+"""Stage 2 (gpu-jobs/model/stage2.py, the stage-2 path of train.py, samples.py) and the
+confidence weights of losses.py. CPU, one thread, tiny generator (cnum 8) and critics (d_cnum 8)
+at 32x32, real maths, no mocks. ID-MRF uses the seeded random-init VGG19 (no pretrained weights
+can be downloaded here).
+
+    PYTHONPATH=gpu-jobs /usr/bin/python3 -m pytest test/python/test_stage2.py -q
+"""
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model.generator import GMCNNGenerator
+from model.losses import confidence_weights
+from model.masks import rect_mask, stroke_mask
+from model.samples import fixed_batch, grid
+from model.stage2 import Batch, Stage2, build_vgg, crop_boxes, local_size
+from model.train import Config, save_generator, train
+from model.vgg import random_vgg19
+
+torch.set_num_threads(1)
+
+
+# ---- confidence weights (losses.py) ------------------------------------------------------------
+
+def test_confidence_weights_zero_outside_and_decreasing_inward():
+    m = torch.zeros(1, 1, 256, 256)
+    m[..., 64:192, 64:192] = 1  # the centred 128x128 hole of gmcnn.md §4.1
+    w = confidence_weights(m)
+    assert torch.all(w[m == 0] == 0)
+    assert torch.all(w[m == 1] > 0) and w.max() < 1
+    # From each edge to 4 px short of the centre: strictly decreasing. (TF's 'SAME' padding of the
+    # even 64-px kernel is 31/32 px, so the minimum sits a pixel or two off the exact centre.)
+    left = w[0, 0, 128, 64:124]
+    right = w[0, 0, 128, 132:192].flip(0)
+    top = w[0, 0, 64:124, 100]
+    for line in (left, right, top):
+        assert torch.all(line[1:] < line[:-1]), "weights must decrease away from the border"
+    row = left
+    # The numbers gmcnn.md §4.1 simulated for the TF kernel (a 64x64 near-box, 7 iterations).
+    got = [row[d].item() for d in (0, 8, 16, 32)] + [w[0, 0, 128, 128].item()]
+    assert got == pytest.approx([0.84, 0.78, 0.71, 0.58, 0.48], abs=0.01)
+    assert w[m == 1].mean().item() == pytest.approx(0.73, abs=0.01)
+
+
+def test_confidence_weights_for_strokes_follow_the_distance_to_known_pixels():
+    m = torch.zeros(1, 1, 96, 96)
+    m[..., 40:56, 8:88] = 1  # a 16-px thick stroke
+    w = confidence_weights(m, hsize=16, iters=7)
+    assert torch.all(w[m == 0] == 0)
+    col = w[0, 0, 40:48, 48]  # edge -> middle of the stroke
+    assert torch.all(col[1:] < col[:-1])
+
+
+# ---- the stage-2 step -------------------------------------------------------------------------
+
+def tiny_cfg(**kw) -> Config:
+    base = dict(cnum=8, fill="zero", crop=32, batch=2, box_frac=0.5, hsize=16, iters=7, lr=1e-4, d_cnum=8,
+                n_critic=2, threads=1, seed=0)
+    base.update(kw)
+    return Config(**base)
+
+
+def fixed_batch_2(seed=0) -> Batch:
+    """One rectangle sample and one stroke sample, 32x32, smooth images."""
+    rng = np.random.default_rng(seed)
+    m0, bb = rect_mask(rng, 32, 32, 0.5)
+    m1 = stroke_mask(rng, 32, 32)
+    assert m1.sum() > 16
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    img = torch.stack([torch.sin(3 * xx), torch.cos(2 * yy), xx * yy], 0)
+    gt = torch.stack([img, img.flip(-1)])
+    return Batch(gt, torch.from_numpy(np.stack([m0, m1])[:, None]), [bb, None])
+
+
+def make_stage2(cfg: Config, seed=0) -> Stage2:
+    torch.manual_seed(seed)
+    gen = GMCNNGenerator(cfg.cnum, cfg.fill)
+    opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    return Stage2(gen, opt, cfg, "cpu", random_vgg19(cfg.seed))
+
+
+def test_one_generator_step_on_a_fixed_batch_lowers_the_generator_loss():
+    s2 = make_stage2(tiny_cfg())
+    b = fixed_batch_2()
+    before = s2.generator_losses(b)
+    critic_before = [p.clone() for p in s2.critics.parameters()]
+    s2.generator_step(b)
+    after = s2.generator_losses(b)
+    assert after["g_total"].item() < before["g_total"].item()
+    for k in ("recon", "ae", "mrf", "mrf_conv3_2", "mrf_conv4_2", "g_global", "g_local"):
+        assert torch.isfinite(torch.as_tensor(before[k])), k
+    assert all(torch.equal(a, p) for a, p in zip(critic_before, s2.critics.parameters()))  # G step leaves D alone
+    # the total is the documented sum
+    cfg = s2.cfg
+    expect = (cfg.recon_w * before["recon"] + cfg.ae_w * cfg.ae_stage2_factor * before["ae"] + cfg.mrf_w * before["mrf"]
+              + cfg.adv_w * (before["g_global"] + before["g_local"]))
+    assert before["g_total"].item() == pytest.approx(float(expect), rel=1e-5)
+
+
+def test_one_critic_step_lowers_the_critic_loss():
+    s2 = make_stage2(tiny_cfg())
+    b = fixed_batch_2()
+    _, comp = s2.fake(b, grad=False)
+    torch.manual_seed(5)
+    d0 = s2.critic_losses(b, comp)["d_total"].item()
+    torch.manual_seed(5)  # same interpolation alphas
+    s2.critic_step(b, comp)
+    torch.manual_seed(5)
+    d1 = s2.critic_losses(b, comp)["d_total"].item()
+    assert d1 < d0
+
+
+def test_full_step_updates_both_and_logs_every_term():
+    for fresh in (True, False):
+        s2 = make_stage2(tiny_cfg(d_fresh_batch=fresh))
+        b = fixed_batch_2()
+        g0 = [p.clone() for p in s2.gen.parameters()]
+        d0 = [p.clone() for p in s2.critics.parameters()]
+        calls = []
+        L = s2.step(lambda: calls.append(1) or b)
+        assert len(calls) == (s2.cfg.n_critic + 1 if fresh else 1)
+        assert set(L) >= {"g_total", "recon", "ae", "mrf", "mrf_conv3_2", "mrf_conv4_2", "g_global", "g_local",
+                          "d_total", "d_global", "d_local", "gp_global", "gp_local"}
+        assert all(np.isfinite(v) for v in L.values())
+        assert any(not torch.equal(a, p) for a, p in zip(g0, s2.gen.parameters()))
+        assert any(not torch.equal(a, p) for a, p in zip(d0, s2.critics.parameters()))
+
+
+def test_critic_state_round_trip():
+    s2 = make_stage2(tiny_cfg())
+    b = fixed_batch_2()
+    s2.critic_step(b)
+    sd = {k: v for k, v in s2.state_dict().items()}
+    other = make_stage2(tiny_cfg(), seed=1)
+    other.load_state_dict(sd)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.equal(other.critics.glob(x), s2.critics.glob(x))
+    assert other.d_opt.state_dict()["state"].keys() == s2.d_opt.state_dict()["state"].keys()
+
+
+def test_local_crops_follow_the_boxes():
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
+    boxes = [(3, 5, 16, 16), None]
+    c = crop_boxes(x, boxes, [0], local_size(32, 0.5))
+    assert c.shape == (1, 3, 16, 16) and torch.equal(c[0], x[0, :, 3:19, 5:21])
+    resized = crop_boxes(x, [(0, 0, 8, 8)], [0], 16, "nearest")
+    assert resized.shape == (1, 3, 16, 16)
+
+
+def test_vgg_is_required_and_random_init_is_explicit():
+    with pytest.raises(SystemExit, match="--random-vgg"):
+        build_vgg(tiny_cfg(stage=2), "cpu")
+    vgg, info = build_vgg(tiny_cfg(stage=2, random_vgg=True), "cpu")
+    assert info["random"] is True and vgg is not None
+    vgg, info = build_vgg(tiny_cfg(stage=2, mrf_w=0.0), "cpu")
+    assert vgg is None and info == {"used": False}
+
+
+# ---- sample grids -----------------------------------------------------------------------------
+
+def test_sample_grid_columns():
+    b = fixed_batch_2()
+    pred = torch.zeros_like(b.gt)
+    g = grid(b.gt, b.mask, pred)
+    assert g.shape == (2 * 32 + 2, 3 * 32 + 4, 3) and g.dtype == np.uint8
+    hole = b.mask[0, 0].numpy() > 0
+    inp, out, truth = g[:32, :32], g[:32, 34:66], g[:32, 68:100]
+    assert np.all(inp[hole] == 255)                    # hole shown white
+    assert np.array_equal(out[~hole], truth[~hole])     # composite keeps the known pixels
+    assert np.all(out[hole] == 128)                     # the (zero) prediction inside the hole
+
+
+# ---- the trainer (train.py) with stage 2 ------------------------------------------------------
+
+@pytest.fixture
+def data(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "heldout").mkdir()
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{i}.jpg")
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(tmp_path / "heldout" / f"{i}.png")
+    return tmp_path
+
+
+def run_train(cfg: Config, resume=False) -> dict:
+    old = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        return train(cfg, resume)
+    finally:
+        signal.signal(signal.SIGINT, old[0])
+        signal.signal(signal.SIGTERM, old[1])
+
+
+def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
+    init = data / "stage1_gen.pt"
+    torch.manual_seed(0)
+    save_generator(init, GMCNNGenerator(8, "zero"), tiny_cfg(), 10, {})
+    out = data / "run"
+    cfg = tiny_cfg(stage=2, data=str(data / "train"), heldout=str(data / "heldout"), out=str(out), init=str(init),
+                   random_vgg=True, steps=2, eval_every=2, eval_n=1, ckpt_every=1, log_every=1, sample_every=1,
+                   sample_n=2, warmup=1)
+    assert run_train(cfg)["step"] == 2
+    ck = torch.load(out / "last.pt")
+    assert ck["step"] == 2 and set(ck["stage2"]) >= {"critics", "d_opt"}
+    assert ck["config"]["random_vgg"] is True and ck["config"]["stage"] == 2
+    assert json.loads((out / "vgg.json").read_text())["random"] is True
+    lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    steps = [x for x in lines if "g_total" in x]
+    assert [x["step"] for x in steps] == [1, 2]
+    assert {"mrf", "g_global", "g_local", "d_global", "d_local", "gp_global", "gp_local", "recon", "ae"} <= set(steps[0])
+    assert any("eval" in x for x in lines)
+    assert (out / "samples" / "step0000002.png").is_file() and (out / "last_gen.pt").is_file()
+    gen_ck = torch.load(out / "last_gen.pt")
+    assert gen_ck["config"]["random_vgg"] is True  # what a manifest reads
+    # resume: generator, critics and both optimisers come back, training continues at step 3
+    critic_w = ck["stage2"]["critics"]["glob.fc.weight"]
+    assert run_train(replace(cfg, steps=3), resume=True)["step"] == 3
+    assert "resumed from" in capsys.readouterr().err
+    ck3 = torch.load(out / "last.pt")
+    assert ck3["step"] == 3 and not torch.equal(ck3["stage2"]["critics"]["glob.fc.weight"], critic_w)
+
+
+def test_trainer_refuses_stage2_without_a_starting_generator(data):
+    cfg = tiny_cfg(stage=2, data=str(data / "train"), heldout=str(data / "heldout"), out=str(data / "r2"),
+                   random_vgg=True)
+    with pytest.raises(SystemExit, match="stage-1 generator"):
+        run_train(cfg)
+
+
+def test_stage1_path_is_unchanged(data):
+    out = data / "s1"
+    cfg = tiny_cfg(data=str(data / "train"), heldout=str(data / "heldout"), out=str(out), steps=1, eval_every=1,
+                   eval_n=1, log_every=1)
+    run_train(cfg)
+    ck = torch.load(out / "last.pt")
+    assert "stage2" not in ck and set(ck) >= {"gen", "opt", "step", "rng", "torch_rng", "best"}
+    line = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert set(line) == {"step", "loss", "recon", "ae", "lr", "img_s", "t"}
+
+
+def test_sample_batch_is_fixed(data):
+    a = fixed_batch(str(data / "heldout"), 2, 32)
+    b = fixed_batch(str(data / "heldout"), 2, 32)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[0].shape == (2, 3, 32, 32)
