@@ -1,0 +1,255 @@
+/**
+ * The local stack (`npm start`): the GPU function server (gpu-jobs/server, ONNX Runtime) and the
+ * edge Worker under `wrangler dev` (workerd, local persistence in .wrangler/), wired together,
+ * health-checked, and stopped together on Ctrl-C. `startStack()` is the same thing for tests and
+ * the benchmark, on any ports.
+ *
+ * Environment: GMCNN_EDGE_PORT (8787), GMCNN_GPU_PORT (8788), GMCNN_HOST (127.0.0.1),
+ * GMCNN_DEV_API_KEY (else the key saved in .wrangler/dev-api-key, else a new one),
+ * GMCNN_GPU_URL (use a running GPU function, e.g. on Modal, instead of starting one).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
+const KEY_FILE = join(ROOT, ".wrangler/dev-api-key");
+
+export interface StackOptions {
+  host?: string;
+  edgePort?: number;
+  gpuPort?: number;
+  /** Use this GPU function instead of starting the local server. */
+  gpuUrl?: string;
+  apiKey?: string;
+  /** wrangler dev's local persistence (default .wrangler/state). */
+  persistTo?: string;
+  /** Extra environment for the GPU server (GMCNN_THREADS, GMCNN_QUEUE_*, ...). */
+  gpuEnv?: Record<string, string>;
+  /** Extra Worker vars (limits, GPU_TIMEOUT_MS, ...). */
+  vars?: Record<string, string>;
+  /** Receives every output line of both processes; default: printed with a prefix. */
+  log?: (source: "gpu" | "edge", line: string) => void;
+  readyTimeoutMs?: number;
+}
+
+export interface Stack {
+  edgeUrl: string;
+  gpuUrl: string;
+  apiKey: string;
+  /** What the GPU function's /readyz said once it was ready. */
+  gpu: { model: { name: string; version: string } | null; provider: string | null };
+  /** Resolves when either process exits without stop() having been called. */
+  exited: Promise<{ name: "gpu" | "edge"; code: number | null }>;
+  /** Stops the local GPU server only (the edge then answers 503). */
+  stopGpu(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, host, r));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** GMCNN_DEV_API_KEY, else the key a previous run saved, else a new one (saved for next time). */
+export function devApiKey(env = process.env): string {
+  if (env.GMCNN_DEV_API_KEY) return env.GMCNN_DEV_API_KEY;
+  if (existsSync(KEY_FILE)) return readFileSync(KEY_FILE, "utf8").trim();
+  const key = `gmcnn_dev_${randomBytes(16).toString("hex")}`;
+  mkdirSync(dirname(KEY_FILE), { recursive: true });
+  writeFileSync(KEY_FILE, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A grace period that does not keep the process alive once what it waits for has happened. */
+const grace = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+function launch(name: "gpu" | "edge", args: string[], env: NodeJS.ProcessEnv, log: StackOptions["log"]): ChildProcess {
+  // Own process group, so stopping it also stops what it spawned (wrangler -> workerd), and a
+  // Ctrl-C in the terminal reaches only us: we stop the children in order.
+  const p = spawn(process.execPath, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  for (const stream of [p.stdout!, p.stderr!]) createInterface({ input: stream }).on("line", (l) => log?.(name, l));
+  // Detached groups outlive a parent that crashes: take them down with this process, whatever ends it.
+  const reap = () => {
+    try {
+      process.kill(-p.pid!, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  };
+  process.once("exit", reap);
+  return p;
+}
+
+async function stopProcess(p: ChildProcess, graceMs: number): Promise<void> {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-p.pid!, s); // the group this stack started (members may outlive its leader)
+    } catch {
+      /* already gone */
+    }
+  };
+  const done = () => p.exitCode !== null || p.signalCode !== null;
+  const exited = done() ? Promise.resolve() : new Promise<void>((r) => p.once("exit", () => r()));
+  signal("SIGTERM");
+  await Promise.race([exited, grace(graceMs)]);
+  if (!done()) await Promise.all([exited, signal("SIGKILL")]);
+  else signal("SIGKILL"); // stragglers of the group, e.g. a workerd whose wrangler has exited
+}
+
+async function waitFor(url: string, what: string, deadline: number, alive: () => boolean): Promise<unknown> {
+  let last = "";
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`${what} exited before it was ready`);
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (r.ok) return await r.json();
+      last = `HTTP ${r.status}`;
+    } catch (e) {
+      last = String((e as Error).message);
+    }
+    await sleep(250);
+  }
+  throw new Error(`${what} not ready at ${url} (${last})`);
+}
+
+export async function startStack(o: StackOptions = {}): Promise<Stack> {
+  const host = o.host ?? "127.0.0.1";
+  const edgePort = o.edgePort ?? (await freePort(host));
+  const apiKey = o.apiKey ?? devApiKey();
+  const log = o.log ?? ((src, line) => console.log(`[${src}] ${line}`));
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 180_000);
+
+  let gpu: ChildProcess | undefined;
+  let gpuUrl = o.gpuUrl;
+  if (!gpuUrl) {
+    const gpuPort = o.gpuPort ?? (await freePort(host));
+    gpuUrl = `http://${host}:${gpuPort}`;
+    gpu = launch(
+      "gpu",
+      ["--import", "tsx", "gpu-jobs/server/main.ts"],
+      { ...process.env, PORT: String(gpuPort), HOST: host, ...o.gpuEnv },
+      log,
+    );
+  }
+
+  const vars: Record<string, string> = { GPU_URL: gpuUrl, API_KEYS: apiKey, ...o.vars };
+  const edge = launch(
+    "edge",
+    [
+      WRANGLER,
+      "dev",
+      "--ip",
+      host,
+      "--port",
+      String(edgePort),
+      "--inspector-port",
+      String(await freePort(host)),
+      "--persist-to",
+      o.persistTo ?? join(ROOT, ".wrangler/state"),
+      "--show-interactive-dev-session=false",
+      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    ],
+    { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    log,
+  );
+
+  let stopping = false;
+  const stopGpu = async () => {
+    if (gpu) await stopProcess(gpu, 60_000); // SIGTERM: the server finishes in-flight work first
+  };
+  const stop = async () => {
+    stopping = true;
+    await Promise.all([stopProcess(edge, 5_000), stopGpu()]);
+  };
+  const exitOf = (name: "gpu" | "edge", p: ChildProcess) =>
+    new Promise<{ name: "gpu" | "edge"; code: number | null }>((r) =>
+      p.once("exit", (code) => {
+        if (!stopping) r({ name, code });
+      }),
+    );
+  const exited = Promise.race([exitOf("edge", edge), ...(gpu ? [exitOf("gpu", gpu)] : [])]);
+
+  try {
+    const edgeUrl = `http://${host}:${edgePort}`;
+    const [ready] = await Promise.all([
+      gpu
+        ? waitFor(`${gpuUrl}/readyz`, "GPU function server", deadline, () => gpu!.exitCode === null)
+        : Promise.resolve({ model: null, provider: null }),
+      waitFor(`${edgeUrl}/healthz`, "wrangler dev", deadline, () => edge.exitCode === null),
+    ]);
+    const r = ready as Stack["gpu"];
+    return { edgeUrl, gpuUrl, apiKey, gpu: { model: r.model, provider: r.provider }, exited, stopGpu, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** The example pair the README's curl uses: the first examples/NAME.png with a NAME-mask.png. */
+function examplePair(): [string, string] | undefined {
+  for (const name of ["facade", "coffee"]) {
+    const img = `examples/${name}.png`;
+    const mask = `examples/${name}-mask.png`;
+    if (existsSync(join(ROOT, img)) && existsSync(join(ROOT, mask))) return [img, mask];
+  }
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const port = (k: string, d: number) => (env[k] ? Number(env[k]) : d);
+  console.log("starting the GPU function server and wrangler dev ...");
+  const stack = await startStack({
+    host: env.GMCNN_HOST || "127.0.0.1",
+    edgePort: port("GMCNN_EDGE_PORT", 8787),
+    gpuPort: port("GMCNN_GPU_PORT", 8788),
+    gpuUrl: env.GMCNN_GPU_URL || undefined,
+  });
+  const pair = examplePair() ?? ["IMAGE.png", "MASK.png"];
+  const model = stack.gpu.model ? `${stack.gpu.model.name}@${stack.gpu.model.version} on ${stack.gpu.provider}` : "remote";
+  console.log(`
+gmcnn-edge is running
+  edge API   ${stack.edgeUrl}   (docs ${stack.edgeUrl}/docs, OpenAPI ${stack.edgeUrl}/openapi.json)
+  GPU        ${stack.gpuUrl}   (${model})
+  API key    ${stack.apiKey}
+
+  curl -sS -H "Authorization: Bearer ${stack.apiKey}" \\
+    -F image=@${pair[0]} -F mask=@${pair[1]} \\
+    ${stack.edgeUrl}/v1/inpaint --create-dirs -o out/inpainted.png
+
+Ctrl-C stops both.`);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\nstopping ...");
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+  const gone = await stack.exited;
+  if (stopping) return;
+  console.error(
+    `\n${gone.name === "gpu" ? "the GPU function server" : "wrangler dev"} exited (${gone.code}); stopping the stack`,
+  );
+  await stack.stop();
+  process.exit(1);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(`npm start failed: ${(e as Error).message}`);
+    process.exit(1);
+  });
+}

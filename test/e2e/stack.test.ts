@@ -1,0 +1,220 @@
+/**
+ * End to end: the real stack (scripts/stack.ts: wrangler dev + the GPU function server with the
+ * shipped model) on free ports, real images over HTTP. Small images keep the model's CPU time
+ * low; the 2048x1536 JPEG uses hd_strategy crop so the model sees only the hole's surroundings.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeImage, encodeImage } from "../../gpu-jobs/codecs.ts";
+import { ROOT, type Stack, startStack } from "../../scripts/stack.ts";
+import type { RgbaImage } from "../../shared/imaging/types.ts";
+import { send } from "./http.ts";
+import { type Box, inBox, inpaintForm, maskImage, photo, pngHeaderOnly } from "./images.ts";
+
+let stack: Stack;
+let persist: string;
+const logs: string[] = [];
+
+beforeAll(async () => {
+  persist = mkdtempSync(join(tmpdir(), "gmcnn-e2e-"));
+  stack = await startStack({
+    persistTo: persist,
+    gpuEnv: { GMCNN_LOG: "0" },
+    log: (src, line) => logs.push(`[${src}] ${line}`),
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(persist, { recursive: true, force: true });
+});
+
+const post = (body: FormData, headers: Record<string, string> = { Authorization: `Bearer ${stack.apiKey}` }) =>
+  send(`${stack.edgeUrl}/v1/inpaint`, { body, headers });
+
+async function decoded(res: Response): Promise<RgbaImage> {
+  return (await decodeImage(new Uint8Array(await res.arrayBuffer()), "response")).image;
+}
+
+/** Pixels outside `box` whose RGBA differs between a and b. */
+function changedOutside(a: RgbaImage, b: RgbaImage, box: Box): number {
+  let n = 0;
+  for (let y = 0; y < a.height; y++)
+    for (let x = 0; x < a.width; x++) {
+      if (inBox(x, y, box)) continue;
+      const i = (y * a.width + x) * 4;
+      if (
+        a.data[i] !== b.data[i] ||
+        a.data[i + 1] !== b.data[i + 1] ||
+        a.data[i + 2] !== b.data[i + 2] ||
+        a.data[i + 3] !== b.data[i + 3]
+      )
+        n++;
+    }
+  return n;
+}
+
+async function problem(res: Response, status: number, kind: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  const doc = (await res.json()) as Record<string, unknown>;
+  expect(doc.type).toBe(`https://gmcnn-edge.dev/problems/${kind}`);
+  expect(doc.status).toBe(status);
+  return doc;
+}
+
+describe("inpainting through the local stack", () => {
+  const box = { x: 140, y: 100, width: 36, height: 28 };
+
+  it("PNG: same size, alpha kept, every unmasked pixel identical", async () => {
+    const img = photo(320, 240, (x, y) => (x < 40 && y < 40 ? 128 : 255));
+    const res = await post(inpaintForm(await encodeImage(img, "png"), await encodeImage(maskImage(320, 240, box), "png")));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/png");
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+    expect(res.headers.get("x-model")).toMatch(/^gmcnn@/);
+    const out = await decoded(res);
+    expect([out.width, out.height]).toEqual([320, 240]);
+    expect(changedOutside(out, img, box)).toBe(0);
+  });
+
+  it("JPEG in, JPEG out: same size, unmasked pixels within JPEG tolerance", async () => {
+    const img = photo(320, 240);
+    const jpg = await encodeImage(img, "jpeg", 90);
+    const res = await post(inpaintForm(jpg, await encodeImage(maskImage(320, 240, box), "png")));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/jpeg");
+    const out = await decoded(res);
+    const input = (await decodeImage(jpg, "input")).image;
+    expect([out.width, out.height]).toEqual([320, 240]);
+    // Re-encoding at quality 90 moves the unmasked pixels by a few levels, no more.
+    let sum = 0;
+    let n = 0;
+    for (let y = 0; y < 240; y++)
+      for (let x = 0; x < 320; x++) {
+        if (inBox(x, y, box)) continue;
+        const i = (y * 320 + x) * 4;
+        for (let c = 0; c < 3; c++) sum += Math.abs(out.data[i + c] - input.data[i + c]);
+        n += 3;
+      }
+    expect(sum / n).toBeLessThan(3);
+  });
+
+  it("2048x1536 JPEG with a small hole, PNG out: same size, every unmasked pixel identical", async () => {
+    const big = { x: 1400, y: 900, width: 48, height: 40 };
+    const jpg = await encodeImage(photo(2048, 1536), "jpeg", 90);
+    const t = performance.now();
+    const res = await post(
+      inpaintForm(jpg, await encodeImage(maskImage(2048, 1536, big), "png"), { hd_strategy: "crop", output_format: "png" }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-inpaint-regions")).toBe("1");
+    const out = await decoded(res);
+    expect([out.width, out.height]).toEqual([2048, 1536]);
+    expect(changedOutside(out, (await decodeImage(jpg, "input")).image, big)).toBe(0);
+    console.log(`2048x1536 JPEG -> PNG: ${Math.round(performance.now() - t)} ms; ${res.headers.get("server-timing")}`);
+  });
+
+  it("WebP in, WebP out (the codec bundled by wrangler)", async () => {
+    const webp = await encodeImage(photo(96, 64), "webp", 90);
+    const res = await post(
+      inpaintForm(webp, await encodeImage(maskImage(96, 64, { x: 30, y: 20, width: 12, height: 10 }), "png")),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/webp");
+    const out = await decoded(res);
+    expect([out.width, out.height]).toEqual([96, 64]);
+  });
+
+  it("an empty mask returns the upload unchanged, byte for byte", async () => {
+    const png = await encodeImage(photo(64, 48), "png");
+    const res = await post(inpaintForm(png, await encodeImage(maskImage(64, 48), "png")));
+    expect(res.status).toBe(200);
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(png);
+  });
+
+  it("the README's curl example returns an inpainted PNG", async () => {
+    const pair = ["facade", "coffee"].find((n) => existsSync(join(ROOT, `examples/${n}.png`)));
+    if (!pair) return; // the example images are not in this checkout
+    const out = join(persist, "curl.png");
+    execFileSync(
+      "curl",
+      [
+        "-sS",
+        "--fail-with-body",
+        "-H",
+        `Authorization: Bearer ${stack.apiKey}`,
+        "-F",
+        `image=@examples/${pair}.png`,
+        "-F",
+        `mask=@examples/${pair}-mask.png`,
+        `${stack.edgeUrl}/v1/inpaint`,
+        "-o",
+        out,
+      ],
+      { cwd: ROOT },
+    );
+    const input = (await decodeImage(readFileSync(join(ROOT, `examples/${pair}.png`)), "input")).image;
+    const result = (await decodeImage(readFileSync(out), "output")).image;
+    expect([result.width, result.height]).toEqual([input.width, input.height]);
+  });
+});
+
+describe("every error class, from a real bad request", () => {
+  const small = async () => ({
+    image: await encodeImage(photo(32, 24), "png"),
+    mask: await encodeImage(maskImage(32, 24, { x: 4, y: 4, width: 6, height: 6 }), "png"),
+  });
+
+  it("400 bad-request (no mask) and 400 invalid-options (with the issues)", async () => {
+    const p = await small();
+    await problem(await post(inpaintForm(p.image)), 400, "bad-request");
+    const doc = await problem(await post(inpaintForm(p.image, p.mask, { dilate: "-3", hd: "crop" })), 400, "invalid-options");
+    expect(Array.isArray(doc.issues)).toBe(true);
+  });
+
+  it("401 without a valid key", async () => {
+    const p = await small();
+    await problem(await post(inpaintForm(p.image, p.mask), {}), 401, "unauthorized");
+    await problem(await post(inpaintForm(p.image, p.mask), { Authorization: "Bearer wrong" }), 401, "unauthorized");
+  });
+
+  it("413 for a 50000x50000 PNG header, from the header alone, in under a second", async () => {
+    const bomb = pngHeaderOnly(50000, 50000);
+    const t = performance.now();
+    const doc = await problem(await post(inpaintForm(bomb, bomb)), 413, "image-too-large");
+    expect(performance.now() - t).toBeLessThan(1000);
+    expect(String(doc.detail)).toMatch(/50000x50000/);
+  });
+
+  it("413 for a file over the byte limit", async () => {
+    const p = await small();
+    const huge = new Uint8Array(21 * 1024 * 1024);
+    huge.set(p.image);
+    await problem(await post(inpaintForm(huge, p.mask)), 413, "payload-too-large");
+  });
+
+  it("415 for an image that is not PNG, JPEG or WebP", async () => {
+    const p = await small();
+    await problem(await post(inpaintForm(new TextEncoder().encode("GIF89a...."), p.mask)), 415, "unsupported-media-type");
+  });
+
+  it("422 for a mask of another size, and for an undecodable image", async () => {
+    const p = await small();
+    await problem(await post(inpaintForm(p.image, await encodeImage(maskImage(24, 32), "png"))), 422, "mask-mismatch");
+    const corrupt = p.image.slice();
+    corrupt.fill(3, 40, corrupt.length - 12);
+    await problem(await post(inpaintForm(corrupt, p.mask)), 422, "undecodable-image");
+  });
+
+  it("503 gpu-unavailable with Retry-After once the GPU server is down", async () => {
+    await stack.stopGpu();
+    const p = await small();
+    const res = await post(inpaintForm(p.image, p.mask));
+    await problem(res, 503, "gpu-unavailable");
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+});

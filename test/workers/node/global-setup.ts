@@ -1,0 +1,26 @@
+/** Vitest globalSetup (Node): the GPU stand-in server and a port nothing listens on. */
+import { createServer } from "node:net";
+import type { TestProject } from "vitest/node";
+import { startStandIn } from "./gpu-stand-in.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    gpuUrl: string;
+    deadGpuUrl: string;
+  }
+}
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export default async function setup(project: TestProject) {
+  const standIn = await startStandIn();
+  project.provide("gpuUrl", standIn.url);
+  project.provide("deadGpuUrl", `http://127.0.0.1:${await closedPort()}`);
+  return () => standIn.close();
+}

@@ -1,0 +1,74 @@
+/**
+ * The GPU side of the Worker tests: the real GPU function app (gpu-jobs/server/app.ts) on a real
+ * 127.0.0.1 socket, with a deterministic fill instead of the model so tests are fast and can
+ * check exact pixels. Path prefixes give the failure modes a deployment meets:
+ *   /ok       the app as deployed (fill colour FILL, manifest "stand-in@1")
+ *   /secret   the same app requiring `Authorization: Bearer stand-in-secret`
+ *   /busy     its queue permanently full: the real 503 gpu-busy with Retry-After
+ *   /slow     each inference takes SLOW_MS (for the edge's timeout)
+ *   /garbage  answers 200 with bytes that are not the protocol
+ */
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import { createGpuApp } from "../../../gpu-jobs/server/app.ts";
+import { BoundedQueue } from "../../../gpu-jobs/server/queue.ts";
+import type { ModelRunner } from "../../../gpu-jobs/server/threaded-runner.ts";
+import { type Mask, newImage, type RgbaImage } from "../../../shared/imaging/types.ts";
+import { INFER_CONTENT_TYPE } from "../../../shared/protocol.ts";
+import type { ModelManifest } from "../../../shared/schemas/manifest.ts";
+
+export const FILL = [12, 200, 99] as const;
+export const SLOW_MS = 3000;
+export const STAND_IN_SECRET = "stand-in-secret";
+
+/** Hole pixels become FILL, everything else is returned as sent. */
+export function fill(img: RgbaImage, mask: Mask): RgbaImage {
+  const out = newImage(img.width, img.height);
+  out.data.set(img.data);
+  for (let i = 0; i < mask.data.length; i++) if (mask.data[i]) out.data.set(FILL, i * 4);
+  return out;
+}
+
+const standIn = (delayMs = 0): ModelRunner => ({
+  runtime: "node",
+  provider: "stand-in",
+  infer: (img, mask) => new Promise((r) => setTimeout(() => r(fill(img, mask)), delayMs)),
+  close: async () => {},
+});
+const manifest = { name: "stand-in", version: "1" } as ModelManifest;
+
+function gpuApp(o: { queue?: BoundedQueue; delayMs?: number; secret?: string } = {}) {
+  const model = { runner: standIn(o.delayMs), manifest };
+  return createGpuApp({
+    model: () => model,
+    manifests: () => [manifest],
+    queue: o.queue ?? new BoundedQueue({ concurrency: 2, maxWaiting: 16 }),
+    secret: o.secret,
+    timeoutMs: 30_000,
+  });
+}
+
+export async function startStandIn(): Promise<{ url: string; close: () => Promise<void> }> {
+  const full = new BoundedQueue({ concurrency: 1, maxWaiting: 0 });
+  void full.run(() => new Promise<never>(() => {})); // occupies the only slot for good
+
+  const root = new Hono();
+  root.route("/ok", gpuApp());
+  root.route("/secret", gpuApp({ secret: STAND_IN_SECRET }));
+  root.route("/busy", gpuApp({ queue: full }));
+  root.route("/slow", gpuApp({ delayMs: SLOW_MS }));
+  root.post("/garbage/v1/infer", (c) => c.body("not the protocol", 200, { "Content-Type": INFER_CONTENT_TYPE }));
+
+  const server = serve({ fetch: root.fetch, port: 0, hostname: "127.0.0.1" });
+  await new Promise<void>((r) => server.once("listening", () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        (server as import("node:http").Server).closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}

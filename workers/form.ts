@@ -1,0 +1,87 @@
+/**
+ * `multipart/form-data` of POST /v1/inpaint -> the two files and validated InpaintOptions. Form
+ * values are strings: each is coerced by the type the shared schema gives its field (integer,
+ * boolean, string), so a new option needs no change here.
+ */
+import { z } from "zod";
+import { Problem } from "../shared/problems.ts";
+import { InpaintOptions } from "../shared/schemas/options.ts";
+
+export const FILE_FIELDS = ["image", "mask"] as const;
+
+export interface InpaintForm {
+  image: Uint8Array;
+  mask: Uint8Array;
+  options: InpaintOptions;
+}
+
+/** workers-types lists form values as strings; with files in the form they are File too. */
+type FormValue = string | File;
+
+type JsonType = "integer" | "number" | "boolean" | "string";
+const FIELD_TYPES: Record<string, JsonType> = Object.fromEntries(
+  Object.entries(
+    (z.toJSONSchema(InpaintOptions, { io: "input" }) as { properties: Record<string, { type?: JsonType }> }).properties,
+  ).map(([k, v]) => [k, v.type ?? "string"]),
+);
+
+function coerce(type: JsonType | undefined, raw: string): unknown {
+  const v = raw.trim();
+  if ((type === "integer" || type === "number") && v !== "" && Number.isFinite(Number(v))) return Number(v);
+  if (type === "boolean") {
+    if (/^(true|1|on|yes)$/i.test(v)) return true;
+    if (/^(false|0|off|no)$/i.test(v)) return false;
+  }
+  return raw; // left as is: zod names the field and the expected type
+}
+
+const issueList = (e: z.ZodError) => e.issues.map((i) => ({ field: i.path.join(".") || null, code: i.code, message: i.message }));
+
+/** Options from the non-file fields; 400 invalid-options lists every zod issue. */
+export function optionsFromFields(fields: Record<string, string>): InpaintOptions {
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) raw[k] = coerce(FIELD_TYPES[k], v);
+  const r = InpaintOptions.safeParse(raw);
+  if (!r.success) {
+    const issues = issueList(r.error);
+    const detail = issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; ");
+    throw new Problem("invalid-options", detail, { issues });
+  }
+  return r.data;
+}
+
+async function fileBytes(form: FormData, name: (typeof FILE_FIELDS)[number]): Promise<Uint8Array> {
+  const all = form.getAll(name) as unknown as FormValue[];
+  if (all.length === 0) throw new Problem("bad-request", `missing form field "${name}" (a file)`, { field: name });
+  if (all.length > 1) throw new Problem("bad-request", `form field "${name}" is given ${all.length} times`, { field: name });
+  const v = all[0];
+  if (typeof v === "string") throw new Problem("bad-request", `form field "${name}" must be a file upload`, { field: name });
+  return new Uint8Array(await v.arrayBuffer());
+}
+
+/** Reads the request's form. 415 when it is not multipart, 400 when it is malformed. */
+export async function readInpaintForm(req: Request): Promise<InpaintForm> {
+  const type = (req.headers.get("content-type") ?? "").toLowerCase();
+  if (!type.startsWith("multipart/form-data"))
+    throw new Problem("unsupported-media-type", "send multipart/form-data with the files `image` and `mask`", {
+      accepted: ["multipart/form-data"],
+    });
+  let form: FormData;
+  try {
+    form = await req.formData();
+  } catch (e) {
+    throw new Problem("bad-request", `the multipart body could not be parsed (${(e as Error)?.message ?? e})`);
+  }
+  const fields: Record<string, string> = {};
+  for (const [k, v] of form.entries() as unknown as Iterable<[string, FormValue]>) {
+    if ((FILE_FIELDS as readonly string[]).includes(k)) continue;
+    if (Object.hasOwn(fields, k)) throw new Problem("bad-request", `form field "${k}" is given more than once`, { field: k });
+    if (typeof v !== "string")
+      throw new Problem("invalid-options", `unexpected file field "${k}" (only image and mask are files)`, {
+        issues: [{ field: k, code: "unrecognized_keys", message: "unexpected file field" }],
+      });
+    fields[k] = v;
+  }
+  const options = optionsFromFields(fields); // before the files are read: cheap errors first
+  return { image: await fileBytes(form, "image"), mask: await fileBytes(form, "mask"), options };
+}
