@@ -16,20 +16,38 @@ export const GFLOP_AT_32: Record<number, number> = { 256: 129.9, 512: 519.5 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function torchBench(ckpt: string, sizes: number[], runs: number, threads: number): Promise<{ sgemm_gflops: number; eager_ms: Record<string, number>; torch: string }> {
+function torchBench(
+  ckpt: string,
+  sizes: number[],
+  runs: number,
+  threads: number,
+): Promise<{ sgemm_gflops: number; eager_ms: Record<string, number>; torch: string }> {
   return new Promise((res, rej) => {
-    const p = spawn(PYTHON, ["-m", "model.bench", "--ckpt", ckpt, "--sizes", sizes.join(","), "--runs", String(runs), "--threads", String(threads)], { cwd: GPU_JOBS, stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn(
+      PYTHON,
+      ["-m", "model.bench", "--ckpt", ckpt, "--sizes", sizes.join(","), "--runs", String(runs), "--threads", String(threads)],
+      { cwd: GPU_JOBS, stdio: ["ignore", "pipe", "inherit"] },
+    );
     let out = "";
     p.stdout.on("data", (d) => {
       out += d;
     });
     p.on("error", rej);
-    p.on("exit", (code) => (code === 0 ? res(JSON.parse(out.trim().split("\n").pop() ?? "{}")) : rej(new Error(`model.bench exited ${code}`))));
+    p.on("exit", (code) =>
+      code === 0 ? res(JSON.parse(out.trim().split("\n").pop() ?? "{}")) : rej(new Error(`model.bench exited ${code}`)),
+    );
   });
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { runs: { type: "string", default: "5" }, threads: { type: "string", default: "2" }, sizes: { type: "string", default: "256,512" } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      runs: { type: "string", default: "5" },
+      threads: { type: "string", default: "2" },
+      sizes: { type: "string", default: "256,512" },
+    },
+  });
   const runs = Number(values.runs);
   const threads = Number(values.threads);
   const sizes = values.sizes.split(",").map(Number);
@@ -52,7 +70,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   await session.release();
   const py = await torchBench(resolve(GPU_JOBS, "models/checkpoints/gmcnn-gen.pt"), sizes, runs, threads);
   const cnum = model.manifest.architecture.cnum;
-  console.log(`machine: ${cpus()[0].model}, ${cpus().length} cores; ${threads} threads; model ${model.manifest.name}@${model.manifest.version} (cnum ${cnum})`);
+  console.log(
+    `machine: ${cpus()[0].model}, ${cpus().length} cores; ${threads} threads; model ${model.manifest.name}@${model.manifest.version} (cnum ${cnum})`,
+  );
   console.log(`sgemm: ${py.sgemm_gflops} GFLOP/s (PyTorch ${py.torch}); median of ${runs} runs\n`);
   console.log("| size | onnxruntime-node (ms) | PyTorch eager (ms) | eager / ORT | ORT share of FLOP floor |");
   console.log("|---|---|---|---|---|");
@@ -60,7 +80,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const e = py.eager_ms[String(s)];
     const gflop = (GFLOP_AT_32[s] ?? (GFLOP_AT_32[256] * (s * s)) / (256 * 256)) * (cnum === 32 ? 1 : (cnum / 32) ** 2);
     const floorMs = (gflop / py.sgemm_gflops) * 1000;
-    console.log(`| ${s}x${s} | ${ort[s].toFixed(0)} | ${e.toFixed(0)} | ${(e / ort[s]).toFixed(2)} | ${((floorMs / ort[s]) * 100).toFixed(0)}% |`);
+    console.log(
+      `| ${s}x${s} | ${ort[s].toFixed(0)} | ${e.toFixed(0)} | ${(e / ort[s]).toFixed(2)} | ${((floorMs / ort[s]) * 100).toFixed(0)}% |`,
+    );
   }
   return 0;
 }

@@ -5,9 +5,9 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { Problem } from "../shared/problems.ts";
 import { type ImageFormat, looksComplete, readImageHeader } from "../shared/imaging/sniff.ts";
 import type { RgbaImage } from "../shared/imaging/types.ts";
+import { Problem } from "../shared/problems.ts";
 
 const require = createRequire(import.meta.url);
 const pkgDir = (name: string) => dirname(require.resolve(`${name}/package.json`));

@@ -195,14 +195,24 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   }
 }
 
-/** The example pair the README's curl uses: the first examples/NAME.png with a NAME-mask.png. */
-function examplePair(): [string, string] | undefined {
-  for (const name of ["facade", "coffee"]) {
-    const img = `examples/${name}.png`;
-    const mask = `examples/${name}-mask.png`;
-    if (existsSync(join(ROOT, img)) && existsSync(join(ROOT, mask))) return [img, mask];
-  }
-  return undefined;
+/** The shipped example the quick start inpaints (and the README's curl uses). */
+const EXAMPLE = { image: "examples/coffee.png", mask: "examples/coffee-mask.png", out: "out/coffee-inpainted.png" };
+
+/** The main job: the example through the running stack, like the curl line below does it. */
+async function inpaintExample(stack: Stack): Promise<string> {
+  const form = new FormData();
+  form.set("image", new Blob([readFileSync(join(ROOT, EXAMPLE.image))], { type: "image/png" }), "coffee.png");
+  form.set("mask", new Blob([readFileSync(join(ROOT, EXAMPLE.mask))], { type: "image/png" }), "coffee-mask.png");
+  const t = Date.now();
+  const r = await fetch(`${stack.edgeUrl}/v1/inpaint`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.apiKey}` },
+    body: form,
+  });
+  if (!r.ok) throw new Error(`the example request failed: HTTP ${r.status} ${await r.text()}`);
+  mkdirSync(join(ROOT, "out"), { recursive: true });
+  writeFileSync(join(ROOT, EXAMPLE.out), new Uint8Array(await r.arrayBuffer()));
+  return `${EXAMPLE.out} (${r.headers.get("content-type")}, ${Date.now() - t} ms, request ${r.headers.get("x-request-id")})`;
 }
 
 async function main(): Promise<void> {
@@ -215,7 +225,12 @@ async function main(): Promise<void> {
     gpuPort: port("GMCNN_GPU_PORT", 8788),
     gpuUrl: env.GMCNN_GPU_URL || undefined,
   });
-  const pair = examplePair() ?? ["IMAGE.png", "MASK.png"];
+  console.log(`inpainting ${EXAMPLE.image} through the stack ...`);
+  console.log(`wrote ${await inpaintExample(stack)}`);
+  if (process.argv.includes("--once")) {
+    await stack.stop();
+    return;
+  }
   const model = stack.gpu.model ? `${stack.gpu.model.name}@${stack.gpu.model.version} on ${stack.gpu.provider}` : "remote";
   console.log(`
 gmcnn-edge is running
@@ -224,7 +239,7 @@ gmcnn-edge is running
   API key    ${stack.apiKey}
 
   curl -sS -H "Authorization: Bearer ${stack.apiKey}" \\
-    -F image=@${pair[0]} -F mask=@${pair[1]} \\
+    -F image=@${EXAMPLE.image} -F mask=@${EXAMPLE.mask} \\
     ${stack.edgeUrl}/v1/inpaint --create-dirs -o out/inpainted.png
 
 Ctrl-C stops both.`);

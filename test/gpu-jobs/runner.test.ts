@@ -64,10 +64,14 @@ describe("PyTorch <-> ONNX Runtime parity", () => {
     const dir = tempDir();
     const ckpt = resolve(GPU_JOBS, "models/checkpoints/gmcnn-gen.pt");
     const onnx = join(dir, "parity.onnx");
-    execFileSync(PYTHON, ["-m", "model.export", "--ckpt", ckpt, "--fp16-weights", "--out", onnx, "--parity", dir, "--seed", "7"], {
-      cwd: GPU_JOBS,
-      stdio: "pipe",
-    });
+    execFileSync(
+      PYTHON,
+      ["-m", "model.export", "--ckpt", ckpt, "--fp16-weights", "--out", onnx, "--parity", dir, "--seed", "7"],
+      {
+        cwd: GPU_JOBS,
+        stdio: "pipe",
+      },
+    );
     const cases: { i: number; h: number; w: number }[] = JSON.parse(readFileSync(join(dir, "cases.json"), "utf8"));
     const fresh = await createSession(onnx, { runtime: "node", threads: 2 });
     const read = (i: number, n: string) => new Float32Array(readFileSync(join(dir, `${i}-${n}.bin`)).buffer.slice(0));
