@@ -21,6 +21,11 @@ export interface GpuBackend {
    * or model-not-found.
    */
   infer(req: InferRequest, o?: GpuCallOptions): Promise<InferResponse>;
+  /**
+   * `name@version` of the model the function serves now (part of the edge's cache keys), or
+   * undefined when the backend cannot tell; the same problems as `infer`.
+   */
+  servedModel?(o?: GpuCallOptions): Promise<string | undefined>;
 }
 
 /** String settings (wrangler vars and secrets, or process.env) and the platform's fetch. */

@@ -10,6 +10,7 @@ export const PROBLEMS = {
   unauthorized: { status: 401, title: "Missing or invalid API key" },
   forbidden: { status: 403, title: "Forbidden" },
   "not-found": { status: 404, title: "Not found" },
+  "upload-not-found": { status: 404, title: "Unknown upload id" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   "payload-too-large": { status: 413, title: "Payload too large" },
   "image-too-large": { status: 413, title: "Image dimensions too large" },

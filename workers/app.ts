@@ -11,6 +11,7 @@ import type { AppEnv, AppInstance } from "./app-env.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerHealth } from "./routes/health.ts";
 import { registerInpaint } from "./routes/inpaint.ts";
+import { registerUploads } from "./routes/uploads.ts";
 
 export function renderProblem(c: Context<AppEnv>, p: Problem): Response {
   const id = c.get("requestId");
@@ -38,6 +39,7 @@ export function createApp(): AppInstance {
 
   registerHealth(app);
   registerInpaint(app);
+  registerUploads(app);
   registerDocs(app);
 
   app.notFound((c) => renderProblem(c, new Problem("not-found", `no route for ${c.req.method} ${c.req.path}`)));

@@ -100,6 +100,14 @@ export function inspectUpload(
   const h = readImageHeader(bytes);
   if (!h || h.width === 0 || h.height === 0)
     throw new Problem("undecodable-image", `${what}: the ${format.toUpperCase()} header is unreadable`, { field: what });
+  checkDimensions(h, what, limits);
+  if (!looksComplete(bytes, format))
+    throw new Problem("undecodable-image", `${what} is truncated (the ${format.toUpperCase()} file ends early)`, { field: what });
+  return { ...h, format: format as EdgeFormat };
+}
+
+/** 413 image-too-large when `h` exceeds the pixel or side limits. */
+export function checkDimensions(h: { width: number; height: number }, what: string, limits: UploadLimits): void {
   const mp = (h.width * h.height) / 1e6;
   if (h.width > limits.maxSide || h.height > limits.maxSide || mp > limits.maxMegapixels)
     throw new Problem(
@@ -107,9 +115,6 @@ export function inspectUpload(
       `${what} is ${h.width}x${h.height} (${mp.toFixed(1)} MP); the limits are ${limits.maxSide} px per side and ${limits.maxMegapixels} MP`,
       { field: what, width: h.width, height: h.height, max_side: limits.maxSide, max_megapixels: limits.maxMegapixels },
     );
-  if (!looksComplete(bytes, format))
-    throw new Problem("undecodable-image", `${what} is truncated (the ${format.toUpperCase()} file ends early)`, { field: what });
-  return { ...h, format: format as EdgeFormat };
 }
 
 /** The exact ArrayBuffer the codecs want, without a copy when `b` already spans its buffer. */

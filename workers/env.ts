@@ -26,6 +26,15 @@ const positive = (raw: string | undefined, fallback: number) => {
 
 export const uploadLimits = (env: Partial<Bindings>): UploadLimits => ({
   maxUploadBytes: positive(env.MAX_UPLOAD_BYTES, 20 * 1024 * 1024),
-  maxMegapixels: positive(env.MAX_MEGAPIXELS, 6),
+  maxMegapixels: positive(env.MAX_MEGAPIXELS, 8),
   maxSide: positive(env.MAX_SIDE, 12000),
 });
+
+/** Largest share of the image a (prepared) mask may cover. */
+export const maxMaskRatio = (env: Partial<Bindings>): number => Math.min(1, positive(env.MAX_MASK_RATIO, 0.6));
+
+/** Retention of cached results, seconds. */
+export const resultTtlSeconds = (env: Partial<Bindings>): number => positive(env.RESULT_TTL_S, 7 * 86400);
+
+/** How long the served model's version is trusted, seconds. */
+export const modelInfoTtlSeconds = (env: Partial<Bindings>): number => positive(env.MODEL_INFO_TTL_S, 10);

@@ -1,17 +1,25 @@
 /**
- * `multipart/form-data` of POST /v1/inpaint -> the two files and validated InpaintOptions. Form
+ * `multipart/form-data` of POST /v1/inpaint -> the image (file or upload id), the mask (PNG or
+ * shapes) and validated InpaintOptions. Form
  * values are strings: each is coerced by the type the shared schema gives its field (integer,
  * boolean, string), so a new option needs no change here.
  */
 import { z } from "zod";
 import { Problem } from "../shared/problems.ts";
 import { InpaintOptions } from "../shared/schemas/options.ts";
+import { MaskShapes } from "../shared/schemas/shapes.ts";
+import { UploadId } from "../shared/schemas/uploads.ts";
 
 export const FILE_FIELDS = ["image", "mask"] as const;
+/** Fields that are inputs, not options (strings, or a file for mask_shapes). */
+export const INPUT_FIELDS = ["image_id", "mask_shapes"] as const;
 
+/** Exactly one of `image` / `imageId`, and exactly one of `mask` / `shapes`. */
 export interface InpaintForm {
-  image: Uint8Array;
-  mask: Uint8Array;
+  image?: Uint8Array;
+  imageId?: string;
+  mask?: Uint8Array;
+  shapes?: MaskShapes;
   options: InpaintOptions;
 }
 
@@ -50,22 +58,55 @@ export function optionsFromFields(fields: Record<string, string>): InpaintOption
   return r.data;
 }
 
-async function fileBytes(form: FormData, name: (typeof FILE_FIELDS)[number]): Promise<Uint8Array> {
+/** The one value of `name`, or undefined; 400 when it is repeated. */
+function single(form: FormData, name: string): FormValue | undefined {
   const all = form.getAll(name) as unknown as FormValue[];
-  if (all.length === 0) throw new Problem("bad-request", `missing form field "${name}" (a file)`, { field: name });
   if (all.length > 1) throw new Problem("bad-request", `form field "${name}" is given ${all.length} times`, { field: name });
-  const v = all[0];
+  return all[0];
+}
+
+async function fileBytes(form: FormData, name: (typeof FILE_FIELDS)[number]): Promise<Uint8Array | undefined> {
+  const v = single(form, name);
+  if (v === undefined) return undefined;
   if (typeof v === "string") throw new Problem("bad-request", `form field "${name}" must be a file upload`, { field: name });
   return new Uint8Array(await v.arrayBuffer());
+}
+
+/** `mask_shapes` as text or as a JSON file; 400 invalid-options with zod's issues when malformed. */
+async function readShapes(v: FormValue): Promise<MaskShapes> {
+  const text = typeof v === "string" ? v : await v.text();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Problem("invalid-options", `mask_shapes is not JSON (${(e as Error).message})`, {
+      issues: [{ field: "mask_shapes", code: "invalid_json", message: (e as Error).message }],
+    });
+  }
+  const r = MaskShapes.safeParse(raw);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => ({ field: ["mask_shapes", ...i.path].join("."), code: i.code, message: i.message }));
+    throw new Problem("invalid-options", issues.map((i) => `${i.field}: ${i.message}`).join("; "), { issues });
+  }
+  return r.data;
+}
+
+function oneOf(a: string, b: string, hasA: boolean, hasB: boolean): void {
+  if (hasA && hasB) throw new Problem("bad-request", `send either "${a}" or "${b}", not both`, { fields: [a, b] });
+  if (!hasA && !hasB) throw new Problem("bad-request", `missing form field "${a}" (or "${b}")`, { field: a });
 }
 
 /** Reads the request's form. 415 when it is not multipart, 400 when it is malformed. */
 export async function readInpaintForm(req: Request): Promise<InpaintForm> {
   const type = (req.headers.get("content-type") ?? "").toLowerCase();
   if (!type.startsWith("multipart/form-data"))
-    throw new Problem("unsupported-media-type", "send multipart/form-data with the files `image` and `mask`", {
-      accepted: ["multipart/form-data"],
-    });
+    throw new Problem(
+      "unsupported-media-type",
+      "send multipart/form-data with `image` (or `image_id`) and `mask` (or `mask_shapes`)",
+      {
+        accepted: ["multipart/form-data"],
+      },
+    );
   let form: FormData;
   try {
     form = await req.formData();
@@ -74,7 +115,7 @@ export async function readInpaintForm(req: Request): Promise<InpaintForm> {
   }
   const fields: Record<string, string> = {};
   for (const [k, v] of form.entries() as unknown as Iterable<[string, FormValue]>) {
-    if ((FILE_FIELDS as readonly string[]).includes(k)) continue;
+    if ((FILE_FIELDS as readonly string[]).includes(k) || (INPUT_FIELDS as readonly string[]).includes(k)) continue;
     if (Object.hasOwn(fields, k)) throw new Problem("bad-request", `form field "${k}" is given more than once`, { field: k });
     if (typeof v !== "string")
       throw new Problem("invalid-options", `unexpected file field "${k}" (only image and mask are files)`, {
@@ -83,5 +124,21 @@ export async function readInpaintForm(req: Request): Promise<InpaintForm> {
     fields[k] = v;
   }
   const options = optionsFromFields(fields); // before the files are read: cheap errors first
-  return { image: await fileBytes(form, "image"), mask: await fileBytes(form, "mask"), options };
+  const idValue = single(form, "image_id");
+  const shapesValue = single(form, "mask_shapes");
+  oneOf("image", "image_id", form.has("image"), idValue !== undefined);
+  oneOf("mask", "mask_shapes", form.has("mask"), shapesValue !== undefined);
+  let imageId: string | undefined;
+  if (idValue !== undefined) {
+    const r = UploadId.safeParse(typeof idValue === "string" ? idValue.trim() : "");
+    if (!r.success) throw new Problem("bad-request", `image_id: ${r.error.issues[0].message}`, { field: "image_id" });
+    imageId = r.data;
+  }
+  return {
+    image: await fileBytes(form, "image"),
+    imageId,
+    mask: await fileBytes(form, "mask"),
+    shapes: shapesValue === undefined ? undefined : await readShapes(shapesValue),
+    options,
+  };
 }

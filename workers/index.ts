@@ -1,6 +1,8 @@
-/** Worker entry (wrangler.toml `main`). */
+/** Worker entry (wrangler.toml `main`): the app, and the Durable Object class it binds. */
 import { createApp } from "./app.ts";
 import type { Bindings } from "./env.ts";
+
+export { InpaintCoalescer } from "./coalesce.ts";
 
 const app = createApp();
 

@@ -7,8 +7,9 @@ import { randomBytes } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { jpegOrientation, orientImage, orientMask } from "../../shared/imaging/exif.ts";
 import { holeCount, maskFromImage } from "../../shared/imaging/mask.ts";
-import { inpaintPipeline } from "../../shared/imaging/pipeline.ts";
+import { holeRegions, inpaintPipeline } from "../../shared/imaging/pipeline.ts";
 import type { ImageFormat } from "../../shared/imaging/sniff.ts";
 import { Problem } from "../../shared/problems.ts";
 import type { InpaintOptions } from "../../shared/schemas/options.ts";
@@ -64,7 +65,9 @@ export async function inpaintFile(session: () => Promise<ModelSession>, job: Job
       "mask-mismatch",
       `mask is ${maskImg.width}x${maskImg.height} but the image is ${image.width}x${image.height}`,
     );
-  const mask = maskFromImage(maskImg, o.mask_source, o.invert_mask);
+  // The mask is in the stored pixel grid, like the edge's; both are turned upright together.
+  const orientation = format === "jpeg" ? jpegOrientation(imgBytes) : 1;
+  const mask = orientMask(maskFromImage(maskImg, o.mask_source, o.invert_mask), orientation);
   const outFormat = o.output_format ?? EXT_FORMAT[extname(job.out).toLowerCase()] ?? format;
   const holes = holeCount(mask);
   if (holes === 0 && outFormat === format) {
@@ -72,7 +75,15 @@ export async function inpaintFile(session: () => Promise<ModelSession>, job: Job
     return 0;
   }
   const s = await session(); // loaded only once an input proved valid
-  const { image: result } = await inpaintPipeline(image, mask, o, (part, m) => inpaintRegion(s, part, m));
+  // One region per connected hole (crop), composited in place: the same shared code as the edge.
+  const { image: result } = await inpaintPipeline(
+    orientImage(image, orientation),
+    mask,
+    o,
+    (part, m) => inpaintRegion(s, part, m),
+    holeRegions,
+    { inPlace: true },
+  );
   await writeAtomic(job.out, await encodeImage(result, outFormat, o.jpeg_quality));
   return holes;
 }

@@ -1,5 +1,7 @@
 import type { MaskSource } from "../schemas/options.ts";
+import { componentBoxes, mergeOverlapping, padBox } from "./components.ts";
 import { squaredDistance } from "./distance.ts";
+import { cropMask } from "./resize.ts";
 import { type Box, type Mask, newMask, type RgbaImage } from "./types.ts";
 
 /** The binarisation threshold users know from IOPaint: luminance > 127 is a hole. */
@@ -18,22 +20,47 @@ export function maskFromImage(img: RgbaImage, source: MaskSource = "luminance", 
   return m;
 }
 
-/** Grow the hole by `r` pixels (Euclidean disk). */
-export function dilate(m: Mask, r: number): Mask {
-  if (r <= 0) return m;
+function dilateWhole(m: Mask, r: number): Mask {
   const d2 = squaredDistance(m.width, m.height, (i) => m.data[i] === 1);
   const out = newMask(m.width, m.height);
   for (let i = 0; i < d2.length; i++) out.data[i] = d2[i] <= r * r ? 1 : 0;
   return out;
 }
 
-/** Shrink the hole by `r` pixels (Euclidean disk). */
-export function erode(m: Mask, r: number): Mask {
-  if (r <= 0) return m;
+function erodeWhole(m: Mask, r: number): Mask {
   const d2 = squaredDistance(m.width, m.height, (i) => m.data[i] === 0);
   const out = newMask(m.width, m.height);
   for (let i = 0; i < d2.length; i++) out.data[i] = d2[i] > r * r ? 1 : 0;
   return out;
+}
+
+/**
+ * Runs `op` only on windows around the hole regions (grown by `pad`, merged so they are
+ * disjoint) and copies the rest: a thin stroke on a 12 MP photo costs a few small distance maps,
+ * not a 12 MP one. Exact when every pixel `op` can change, and everything that decides it, lies
+ * within `pad` of the region it belongs to.
+ */
+function windowed(m: Mask, pad: number, op: (w: Mask) => Mask): Mask {
+  const out: Mask = { width: m.width, height: m.height, data: m.data.slice() };
+  const windows = mergeOverlapping(componentBoxes(m).map((b) => padBox(b, pad, m.width, m.height)));
+  for (const w of windows) {
+    const r = op(cropMask(m, w));
+    for (let y = 0; y < w.height; y++) out.data.set(r.data.subarray(y * w.width, (y + 1) * w.width), (w.y + y) * m.width + w.x);
+  }
+  return out;
+}
+
+/** Grow the hole by `r` pixels (Euclidean disk). */
+export function dilate(m: Mask, r: number): Mask {
+  if (r <= 0) return m;
+  // A pixel within r of region A and of a hole in B puts B within 2r of A: 2r + 1 keeps both in one window.
+  return windowed(m, 2 * r + 1, (w) => dilateWhole(w, r));
+}
+
+/** Shrink the hole by `r` pixels (Euclidean disk). The image border does not erode. */
+export function erode(m: Mask, r: number): Mask {
+  if (r <= 0) return m;
+  return windowed(m, r + 1, (w) => erodeWhole(w, r));
 }
 
 export function holeCount(m: Mask): number {
@@ -62,6 +89,22 @@ export function holeBox(m: Mask): Box | null {
     }
   }
   return x1 < 0 ? null : { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 };
+}
+
+/**
+ * featherWeights(m, width) restricted to `box` (row-major, box-sized), computed on a window of
+ * `width + 1` px around it: the same values, without a whole-image distance map.
+ */
+export function featherWeightsIn(m: Mask, box: Box, width: number): Float32Array {
+  const w = padBox(box, width + 1, m.width, m.height);
+  const full = featherWeights(cropMask(m, w), width);
+  const out = new Float32Array(box.width * box.height);
+  const dx = box.x - w.x;
+  for (let y = 0; y < box.height; y++) {
+    const s = (box.y - w.y + y) * w.width + dx;
+    out.set(full.subarray(s, s + box.width), y * box.width);
+  }
+  return out;
 }
 
 /** Feather weights in [0,1]: 0 outside the hole, ramping to 1 at `width` px inside its edge. */

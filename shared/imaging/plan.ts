@@ -3,6 +3,7 @@
  * A region is a box of the original image and the size the model sees it at.
  */
 import type { InpaintOptions } from "../schemas/options.ts";
+import { mergeOverlapping } from "./components.ts";
 import type { Box } from "./types.ts";
 
 export interface WorkRegion {
@@ -42,15 +43,17 @@ const whole = (width: number, height: number, limit = Number.POSITIVE_INFINITY):
 /**
  * Regions for `holes` (bounding boxes of the hole components, or one box of all holes).
  * `original`: the whole image as is. `resize`: the whole image, longer side <= resize limit.
- * `crop`: above the trigger size, one margin-grown box per hole, each shrunk to the resize limit.
+ * `crop`: above the trigger size, one margin-grown box per hole (shifted inward at the image
+ * edge), overlapping boxes merged into their union until none overlap, each shrunk to the resize
+ * limit. The regions are disjoint: every hole pixel is inpainted by exactly one of them.
  */
 export function planRegions(width: number, height: number, holes: Box[], o: PlanOptions): WorkRegion[] {
   if (holes.length === 0) return [];
   if (o.hd_strategy === "original") return [whole(width, height)];
   if (o.hd_strategy === "resize") return [whole(width, height, o.hd_strategy_resize_limit)];
   if (Math.max(width, height) <= o.hd_strategy_crop_trigger_size) return [whole(width, height)];
-  return holes.map((h) => {
-    const box = expandBox(h, o.hd_strategy_crop_margin, width, height);
+  const boxes = mergeOverlapping(holes.map((h) => expandBox(h, o.hd_strategy_crop_margin, width, height)));
+  return boxes.map((box) => {
     const [ww, wh] = fitWithin(box.width, box.height, o.hd_strategy_resize_limit);
     return { box, workWidth: ww, workHeight: wh };
   });

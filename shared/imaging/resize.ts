@@ -45,7 +45,30 @@ function taps(inSize: number, outSize: number): Taps {
 }
 
 /** Resize `channels`-interleaved float planes. */
-export function resizePlanes(src: Float32Array, w: number, h: number, channels: number, ow: number, oh: number): Float32Array {
+export function resizePlanes(
+  src: ArrayLike<number>,
+  w: number,
+  h: number,
+  channels: number,
+  ow: number,
+  oh: number,
+): Float32Array {
+  return resizeInto(src, w, h, channels, ow, oh, new Float32Array(ow * oh * channels));
+}
+
+/**
+ * Resize into `out` (float planes, or bytes: Uint8ClampedArray rounds and clamps). Each output
+ * row is summed in a float row buffer, so a byte output needs no full-size float copy.
+ */
+function resizeInto<T extends Float32Array | Uint8ClampedArray>(
+  src: ArrayLike<number>,
+  w: number,
+  h: number,
+  channels: number,
+  ow: number,
+  oh: number,
+  out: T,
+): T {
   const tx = taps(w, ow);
   const ty = taps(h, oh);
   const mid = new Float32Array(ow * h * channels);
@@ -60,15 +83,17 @@ export function resizePlanes(src: Float32Array, w: number, h: number, channels: 
       }
     }
   }
-  const out = new Float32Array(ow * oh * channels);
+  const rowLen = ow * channels;
+  const acc = new Float32Array(rowLen);
   for (let y = 0; y < oh; y++) {
+    acc.fill(0);
     const s = ty.start[y];
     for (let k = 0; k < ty.count[y]; k++) {
       const wgt = ty.weights[y * ty.stride + k];
-      const row = (s + k) * ow * channels;
-      const orow = y * ow * channels;
-      for (let i = 0; i < ow * channels; i++) out[orow + i] += mid[row + i] * wgt;
+      const row = (s + k) * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i] += mid[row + i] * wgt;
     }
+    out.set(acc, y * rowLen);
   }
   return out;
 }
@@ -76,14 +101,15 @@ export function resizePlanes(src: Float32Array, w: number, h: number, channels: 
 export function resizeImage(img: RgbaImage, ow: number, oh: number): RgbaImage {
   if (ow === img.width && oh === img.height) return { width: ow, height: oh, data: img.data.slice() };
   const out = newImage(ow, oh);
-  out.data.set(resizePlanes(Float32Array.from(img.data), img.width, img.height, 4, ow, oh));
+  // Bytes in, bytes out: full-size float copies of a 12 MP image would be 192 MB each.
+  resizeInto(img.data, img.width, img.height, 4, ow, oh, out.data);
   return out; // Uint8ClampedArray.set rounds and clamps
 }
 
 /** Resize a mask; a pixel is a hole when any hole pixel contributes to it, so thin holes survive. */
 export function resizeMask(m: Mask, ow: number, oh: number): Mask {
   if (ow === m.width && oh === m.height) return { width: ow, height: oh, data: m.data.slice() };
-  const r = resizePlanes(Float32Array.from(m.data), m.width, m.height, 1, ow, oh);
+  const r = resizePlanes(m.data, m.width, m.height, 1, ow, oh);
   const out = newMask(ow, oh);
   for (let i = 0; i < r.length; i++) out.data[i] = r[i] > 1e-6 ? 1 : 0;
   return out;

@@ -1,3 +1,5 @@
 export * from "./manifest.ts";
 export * from "./options.ts";
+export * from "./shapes.ts";
 export * from "./training-job.ts";
+export * from "./uploads.ts";

@@ -20,6 +20,10 @@ export const InpaintOptions = z
     erode: pixels(128).default(0).describe("shrink the hole by this many pixels"),
     feather: pixels(64).default(0).describe("blend width inside the hole edge, in pixels"),
     invert_mask: z.boolean().default(false).describe("treat black as the hole"),
+    mask_resize: z
+      .boolean()
+      .default(false)
+      .describe("resize a mask of another size to the image's (any hole coverage stays a hole) instead of refusing it"),
     mask_source: MaskSource.default("luminance").describe("luminance: white (> 127) = hole; alpha: transparent (< 128) = hole"),
     output_format: OutputFormat.optional().describe("default: the input's format"),
     jpeg_quality: z.number().int().min(1).max(100).default(90),

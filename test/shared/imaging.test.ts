@@ -104,7 +104,9 @@ describe("planner", () => {
 
   it("original and small images: one region, the whole image, unscaled", () => {
     const hole = { x: 10, y: 10, width: 5, height: 5 };
-    expect(planRegions(640, 480, [hole], o)).toEqual([{ box: { x: 0, y: 0, width: 640, height: 480 }, workWidth: 640, workHeight: 480 }]);
+    expect(planRegions(640, 480, [hole], o)).toEqual([
+      { box: { x: 0, y: 0, width: 640, height: 480 }, workWidth: 640, workHeight: 480 },
+    ]);
     expect(planRegions(4000, 3000, [hole], { ...o, hd_strategy: "original" })[0].workWidth).toBe(4000);
     expect(planRegions(640, 480, [], o)).toEqual([]);
   });
@@ -118,7 +120,12 @@ describe("planner", () => {
   it("crop grows each hole by the margin and shifts boxes at the edge inward", () => {
     const r = planRegions(4000, 3000, [{ x: 0, y: 2990, width: 20, height: 10 }], o);
     expect(r[0].box).toEqual({ x: 0, y: 3000 - 266, width: 276, height: 266 });
-    expect(expandBox({ x: 3990, y: 0, width: 10, height: 10 }, 128, 4000, 3000)).toEqual({ x: 4000 - 266, y: 0, width: 266, height: 266 });
+    expect(expandBox({ x: 3990, y: 0, width: 10, height: 10 }, 128, 4000, 3000)).toEqual({
+      x: 4000 - 266,
+      y: 0,
+      width: 266,
+      height: 266,
+    });
   });
 
   it("property: a crop box lies inside the image and contains its hole", () => {
@@ -162,7 +169,7 @@ describe("model tensors", () => {
     expect(t.mask.reduce((a, b) => a + b)).toBe(1);
     expect(t.image[1 * 8 + 1]).toBe(0);
     expect(t.image[0 * 8 + 7]).toBeCloseTo(img.data[4 * 4] / 127.5 - 1); // replicated right edge
-    expect(t.image[plane + 3 * 8]).toBeCloseTo(img.data[(2 * 5) * 4 + 1] / 127.5 - 1); // replicated bottom, G
+    expect(t.image[plane + 3 * 8]).toBeCloseTo(img.data[2 * 5 * 4 + 1] / 127.5 - 1); // replicated bottom, G
     expect(padTo(260)).toBe(260);
   });
 

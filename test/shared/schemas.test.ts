@@ -22,6 +22,7 @@ describe("InpaintOptions", () => {
       erode: 0,
       feather: 0,
       invert_mask: false,
+      mask_resize: false,
       mask_source: "luminance",
       jpeg_quality: 90,
     });

@@ -21,6 +21,9 @@ const post = (body: FormData, headers: Record<string, string> = auth()) =>
 const postWith = (env: Record<string, string>, body: FormData | string, headers: Record<string, string> = auth()) =>
   app.request("/v1/inpaint", { method: "POST", body, headers }, { ...testEnv, ...env });
 
+/** Skips the result cache (these tests send the same pair to GPU stand-ins that fail). */
+const noStore = { ...auth(), "Cache-Control": "no-store" };
+
 async function decodeResponse(res: Response): Promise<RgbaImage> {
   const bytes = new Uint8Array(await res.arrayBuffer());
   const h = inspectUpload(bytes, "image", uploadLimits({}), ["png", "jpeg", "webp"]);
@@ -236,14 +239,19 @@ describe("errors are problem+json with a stable type", () => {
 
   it("503 gpu-busy passes on the GPU function's Retry-After", async () => {
     const p = await pair(16, 16);
-    const res = await postWith({ GPU_URL: `${testEnv.STAND_IN_URL}/busy` }, form(p.image, p.mask));
+    // no-store: the same pair's result is already cached from a test above.
+    const res = await postWith({ GPU_URL: `${testEnv.STAND_IN_URL}/busy` }, form(p.image, p.mask), noStore);
     await expectProblem(res, 503, "gpu-busy");
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
   it("504 gpu-timeout after GPU_TIMEOUT_MS", async () => {
     const p = await pair(16, 16);
-    const res = await postWith({ GPU_URL: `${testEnv.STAND_IN_URL}/slow`, GPU_TIMEOUT_MS: "300" }, form(p.image, p.mask));
+    const res = await postWith(
+      { GPU_URL: `${testEnv.STAND_IN_URL}/slow`, GPU_TIMEOUT_MS: "300" },
+      form(p.image, p.mask),
+      noStore,
+    );
     await expectProblem(res, 504, "gpu-timeout");
     expect(res.headers.get("retry-after")).toBeTruthy();
   });

@@ -68,6 +68,20 @@ export const createHttpBackend: GpuBackendFactory = (settings, deps): GpuBackend
 
   return {
     name: "http",
+    async servedModel(o = {}): Promise<string | undefined> {
+      const signal = o.signal ? AbortSignal.any([AbortSignal.timeout(10_000), o.signal]) : AbortSignal.timeout(10_000);
+      let res: Response;
+      try {
+        res = await deps.fetch(`${base}/v1/models`, { headers: auth, redirect: "manual", signal });
+      } catch (e) {
+        throw gpu("gpu-unavailable", `cannot reach the GPU function (${(e as Error)?.message ?? e})`, 10);
+      }
+      if (res.status !== 200) throw await failure(res);
+      const doc = (await res.json().catch(() => ({}))) as { served?: unknown };
+      if (doc.served === null) throw gpu("gpu-unavailable", "the GPU function is still loading its model", 10);
+      if (typeof doc.served !== "string") throw gpu("gpu-bad-response", "GET /v1/models did not name the served model", 5);
+      return doc.served;
+    },
     async infer(req, o = {}): Promise<InferResponse> {
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = o.signal ? AbortSignal.any([timeout, o.signal]) : timeout;

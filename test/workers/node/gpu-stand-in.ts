@@ -7,6 +7,8 @@
  *   /busy     its queue permanently full: the real 503 gpu-busy with Retry-After
  *   /slow     each inference takes SLOW_MS (for the edge's timeout)
  *   /garbage  answers 200 with bytes that are not the protocol
+ *   /v2       like /ok but serving "stand-in@2" (a new model version)
+ *   /counted  like /ok, each inference takes COUNTED_MS; GET /counted/count = inferences so far
  */
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -20,6 +22,7 @@ import type { ModelManifest } from "../../../shared/schemas/manifest.ts";
 
 export const FILL = [12, 200, 99] as const;
 export const SLOW_MS = 3000;
+export const COUNTED_MS = 400;
 export const STAND_IN_SECRET = "stand-in-secret";
 
 /** Hole pixels become FILL, everything else is returned as sent. */
@@ -30,19 +33,23 @@ export function fill(img: RgbaImage, mask: Mask): RgbaImage {
   return out;
 }
 
-const standIn = (delayMs = 0): ModelRunner => ({
+const standIn = (delayMs = 0, onInfer?: () => void): ModelRunner => ({
   runtime: "node",
   provider: "stand-in",
-  infer: (img, mask) => new Promise((r) => setTimeout(() => r(fill(img, mask)), delayMs)),
+  infer: (img, mask) => {
+    onInfer?.();
+    return new Promise((r) => setTimeout(() => r(fill(img, mask)), delayMs));
+  },
   close: async () => {},
 });
 const manifest = { name: "stand-in", version: "1" } as ModelManifest;
 
-function gpuApp(o: { queue?: BoundedQueue; delayMs?: number; secret?: string } = {}) {
-  const model = { runner: standIn(o.delayMs), manifest };
+function gpuApp(o: { queue?: BoundedQueue; delayMs?: number; secret?: string; version?: string; onInfer?: () => void } = {}) {
+  const m = o.version ? ({ ...manifest, version: o.version } as ModelManifest) : manifest;
+  const model = { runner: standIn(o.delayMs, o.onInfer), manifest: m };
   return createGpuApp({
     model: () => model,
-    manifests: () => [manifest],
+    manifests: () => [m],
     queue: o.queue ?? new BoundedQueue({ concurrency: 2, maxWaiting: 16 }),
     secret: o.secret,
     timeoutMs: 30_000,
@@ -58,6 +65,10 @@ export async function startStandIn(): Promise<{ url: string; close: () => Promis
   root.route("/secret", gpuApp({ secret: STAND_IN_SECRET }));
   root.route("/busy", gpuApp({ queue: full }));
   root.route("/slow", gpuApp({ delayMs: SLOW_MS }));
+  root.route("/v2", gpuApp({ version: "2" }));
+  let counted = 0;
+  root.get("/counted/count", (c) => c.json({ count: counted }));
+  root.route("/counted", gpuApp({ delayMs: COUNTED_MS, onInfer: () => counted++ }));
   root.post("/garbage/v1/infer", (c) => c.body("not the protocol", 200, { "Content-Type": INFER_CONTENT_TYPE }));
 
   const server = serve({ fetch: root.fetch, port: 0, hostname: "127.0.0.1" });

@@ -1,0 +1,35 @@
+import { z } from "zod";
+
+/** A point [x, y] in image pixels (the stored pixel grid, before any EXIF orientation). */
+const Point = z.tuple([z.number().finite(), z.number().finite()]);
+const coord = z.number().finite();
+
+export const RectShape = z
+  .object({
+    type: z.literal("rect"),
+    x: coord,
+    y: coord,
+    width: z.number().finite().positive(),
+    height: z.number().finite().positive(),
+  })
+  .strict();
+export const PolygonShape = z
+  .object({ type: z.literal("polygon"), points: z.array(Point).min(3).max(10_000) })
+  .strict()
+  .describe("filled with the nonzero winding rule");
+export const StrokeShape = z
+  .object({
+    type: z.literal("stroke"),
+    points: z.array(Point).min(1).max(10_000),
+    width: z.number().finite().positive().max(4096),
+  })
+  .strict()
+  .describe("a polyline of the given width with round joins and caps");
+export const Shape = z.discriminatedUnion("type", [RectShape, PolygonShape, StrokeShape]);
+
+/** Form field `mask_shapes` of POST /v1/inpaint: the hole drawn as shapes instead of a PNG. */
+export const MaskShapes = z.object({ shapes: z.array(Shape).max(1000) }).strict();
+
+export type Shape = z.infer<typeof Shape>;
+export type MaskShapes = z.infer<typeof MaskShapes>;
+export type Point = z.infer<typeof Point>;
