@@ -13,6 +13,7 @@ export const OPTION_FLAGS = {
   erode: { type: "string" },
   feather: { type: "string" },
   "invert-mask": { type: "boolean" },
+  "mask-resize": { type: "boolean" },
   "mask-source": { type: "string" },
   "output-format": { type: "string" },
   "jpeg-quality": { type: "string" },

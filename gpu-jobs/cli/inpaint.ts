@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { jpegOrientation, orientImage, orientMask } from "../../shared/imaging/exif.ts";
 import { holeCount, maskFromImage } from "../../shared/imaging/mask.ts";
 import { holeRegions, inpaintPipeline } from "../../shared/imaging/pipeline.ts";
+import { resizeMask } from "../../shared/imaging/resize.ts";
 import type { ImageFormat } from "../../shared/imaging/sniff.ts";
 import { Problem } from "../../shared/problems.ts";
 import type { InpaintOptions } from "../../shared/schemas/options.ts";
@@ -24,7 +25,7 @@ export const INPAINT_USAGE = `usage: gmcnn inpaint --image IN --mask MASK --out 
        gmcnn inpaint --batch PAIRS.tsv [options]      (lines: image<TAB>mask<TAB>out)
 options: --model FILE.onnx|NAME[@VERSION]  --runtime node|web  --threads N
          --hd-strategy original|resize|crop  --dilate PX  --erode PX  --feather PX
-         --invert-mask  --mask-source luminance|alpha  --output-format png|jpeg|webp  --jpeg-quality Q`;
+         --invert-mask  --mask-resize  --mask-source luminance|alpha  --output-format png|jpeg|webp  --jpeg-quality Q`;
 
 const EXT_FORMAT: Record<string, ImageFormat> = { ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp" };
 
@@ -60,14 +61,17 @@ export async function inpaintFile(session: () => Promise<ModelSession>, job: Job
   const maskBytes = await readInput(job.mask, "mask");
   const { image, format } = await decodeImage(imgBytes, "image");
   const { image: maskImg } = await decodeImage(maskBytes, "mask");
-  if (maskImg.width !== image.width || maskImg.height !== image.height)
+  const sameSize = maskImg.width === image.width && maskImg.height === image.height;
+  if (!sameSize && !o.mask_resize)
     throw new Problem(
       "mask-mismatch",
-      `mask is ${maskImg.width}x${maskImg.height} but the image is ${image.width}x${image.height}`,
+      `mask is ${maskImg.width}x${maskImg.height} but the image is ${image.width}x${image.height} (--mask-resize scales it)`,
     );
   // The mask is in the stored pixel grid, like the edge's; both are turned upright together.
   const orientation = format === "jpeg" ? jpegOrientation(imgBytes) : 1;
-  const mask = orientMask(maskFromImage(maskImg, o.mask_source, o.invert_mask), orientation);
+  let binary = maskFromImage(maskImg, o.mask_source, o.invert_mask);
+  if (!sameSize) binary = resizeMask(binary, image.width, image.height);
+  const mask = orientMask(binary, orientation);
   const outFormat = o.output_format ?? EXT_FORMAT[extname(job.out).toLowerCase()] ?? format;
   const holes = holeCount(mask);
   if (holes === 0 && outFormat === format) {

@@ -69,6 +69,14 @@ describe("gmcnn inpaint", () => {
     expect([out.format, out.image.width, out.image.height]).toEqual(["jpeg", 130, 98]);
   });
 
+  it("--mask-resize scales a mask of another size instead of refusing it", async () => {
+    writeFileSync(p("half-mask.png"), await encodeImage(rectMaskImage(65, 49, 20, 15, 15, 12), "png"));
+    const r = gmcnn("inpaint", "--image", p("img.png"), "--mask", p("half-mask.png"), "--out", p("resized.png"), "--mask-resize");
+    expect(r.code, r.stderr).toBe(0);
+    const out = await decodeImage(readFileSync(p("resized.png")));
+    expect([out.image.width, out.image.height]).toEqual([130, 98]);
+  });
+
   it("an empty mask is not an error: the output is the input", () => {
     const r = gmcnn("inpaint", "--image", p("img.png"), "--mask", p("empty.png"), "--out", p("same.png"));
     expect(r.code, r.stderr).toBe(0);
