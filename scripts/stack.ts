@@ -5,7 +5,9 @@
  * the benchmark, on any ports.
  *
  * Environment: GMCNN_EDGE_PORT (8787), GMCNN_GPU_PORT (8788), GMCNN_HOST (127.0.0.1),
- * GMCNN_DEV_API_KEY (else the key saved in .wrangler/dev-api-key, else a new one),
+ * GMCNN_DEV_API_KEY (else the key saved in .wrangler/dev-api-key, else a new one; an unmetered
+ * dev key, the Worker's API_KEYS), GMCNN_ADMIN_TOKEN (else .wrangler/admin-token, else a new
+ * one; the Worker's ADMIN_TOKEN for /v1/admin/*),
  * GMCNN_GPU_URL (use a running GPU function, e.g. on Modal, instead of starting one).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -19,6 +21,7 @@ import { fileURLToPath } from "node:url";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
 const KEY_FILE = join(ROOT, ".wrangler/dev-api-key");
+const ADMIN_TOKEN_FILE = join(ROOT, ".wrangler/admin-token");
 
 export interface StackOptions {
   host?: string;
@@ -27,6 +30,7 @@ export interface StackOptions {
   /** Use this GPU function instead of starting the local server. */
   gpuUrl?: string;
   apiKey?: string;
+  adminToken?: string;
   /** wrangler dev's local persistence (default .wrangler/state). */
   persistTo?: string;
   /** Extra environment for the GPU server (GMCNN_THREADS, GMCNN_QUEUE_*, ...). */
@@ -42,6 +46,7 @@ export interface Stack {
   edgeUrl: string;
   gpuUrl: string;
   apiKey: string;
+  adminToken: string;
   /** What the GPU function's /readyz said once it was ready. */
   gpu: { model: { name: string; version: string } | null; provider: string | null };
   /** Resolves when either process exits without stop() having been called. */
@@ -59,15 +64,18 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
   return port;
 }
 
-/** GMCNN_DEV_API_KEY, else the key a previous run saved, else a new one (saved for next time). */
-export function devApiKey(env = process.env): string {
-  if (env.GMCNN_DEV_API_KEY) return env.GMCNN_DEV_API_KEY;
-  if (existsSync(KEY_FILE)) return readFileSync(KEY_FILE, "utf8").trim();
-  const key = `gmcnn_dev_${randomBytes(16).toString("hex")}`;
-  mkdirSync(dirname(KEY_FILE), { recursive: true });
-  writeFileSync(KEY_FILE, `${key}\n`, { mode: 0o600 });
-  return key;
+/** The given value, else the one a previous run saved in `file`, else a new one (saved for next time). */
+function savedSecret(given: string | undefined, file: string, prefix: string): string {
+  if (given) return given;
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  const secret = `${prefix}${randomBytes(16).toString("hex")}`;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return secret;
 }
+
+export const devApiKey = (env = process.env): string => savedSecret(env.GMCNN_DEV_API_KEY, KEY_FILE, "gmcnn_dev_");
+export const adminToken = (env = process.env): string => savedSecret(env.GMCNN_ADMIN_TOKEN, ADMIN_TOKEN_FILE, "gmcnn_admin_");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A grace period that does not keep the process alive once what it waits for has happened. */
@@ -122,10 +130,24 @@ async function waitFor(url: string, what: string, deadline: number, alive: () =>
   throw new Error(`${what} not ready at ${url} (${last})`);
 }
 
+/** `wrangler d1 migrations apply` on the local database under `persistTo` (idempotent). */
+async function migrateLocalDb(persistTo: string, log: StackOptions["log"]): Promise<void> {
+  const p = launch(
+    "edge",
+    [WRANGLER, "d1", "migrations", "apply", "gmcnn-edge", "--local", "--persist-to", persistTo],
+    { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    log,
+  );
+  const code = await new Promise<number | null>((r) => p.once("exit", r));
+  if (code !== 0) throw new Error(`wrangler d1 migrations apply exited with ${code}`);
+}
+
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const host = o.host ?? "127.0.0.1";
   const edgePort = o.edgePort ?? (await freePort(host));
   const apiKey = o.apiKey ?? devApiKey();
+  const admin = o.adminToken ?? adminToken();
+  const persistTo = o.persistTo ?? join(ROOT, ".wrangler/state");
   const log = o.log ?? ((src, line) => console.log(`[${src}] ${line}`));
   const deadline = Date.now() + (o.readyTimeoutMs ?? 180_000);
 
@@ -142,7 +164,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     );
   }
 
-  const vars: Record<string, string> = { GPU_URL: gpuUrl, API_KEYS: apiKey, ...o.vars };
+  // The accounts database (migrations/) must be current before the Worker serves a request.
+  await migrateLocalDb(persistTo, log);
+  const vars: Record<string, string> = { GPU_URL: gpuUrl, API_KEYS: apiKey, ADMIN_TOKEN: admin, ...o.vars };
   const edge = launch(
     "edge",
     [
@@ -155,7 +179,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       "--inspector-port",
       String(await freePort(host)),
       "--persist-to",
-      o.persistTo ?? join(ROOT, ".wrangler/state"),
+      persistTo,
       "--show-interactive-dev-session=false",
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
@@ -188,7 +212,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       waitFor(`${edgeUrl}/healthz`, "wrangler dev", deadline, () => edge.exitCode === null),
     ]);
     const r = ready as Stack["gpu"];
-    return { edgeUrl, gpuUrl, apiKey, gpu: { model: r.model, provider: r.provider }, exited, stopGpu, stop };
+    return { edgeUrl, gpuUrl, apiKey, adminToken: admin, gpu: { model: r.model, provider: r.provider }, exited, stopGpu, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -236,11 +260,16 @@ async function main(): Promise<void> {
 gmcnn-edge is running
   edge API   ${stack.edgeUrl}   (docs ${stack.edgeUrl}/docs, OpenAPI ${stack.edgeUrl}/openapi.json)
   GPU        ${stack.gpuUrl}   (${model})
-  API key    ${stack.apiKey}
+  API key    ${stack.apiKey}   (dev key: unmetered)
+  admin      ${stack.adminToken}   (Authorization: Bearer, /v1/admin/*)
 
   curl -sS -H "Authorization: Bearer ${stack.apiKey}" \\
     -F image=@${EXAMPLE.image} -F mask=@${EXAMPLE.mask} \\
     ${stack.edgeUrl}/v1/inpaint --create-dirs -o out/inpainted.png
+
+  # a metered account with 100 credits (its API key is shown once):
+  curl -sS -H "Authorization: Bearer ${stack.adminToken}" -H "Content-Type: application/json" \\
+    -d '{"name": "me", "credits": 100}' ${stack.edgeUrl}/v1/admin/accounts
 
 Ctrl-C stops both.`);
   let stopping = false;

@@ -8,16 +8,19 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { Problem, type ProblemKind } from "../shared/problems.ts";
 import type { AppEnv, AppInstance } from "./app-env.ts";
+import { registerAdmin } from "./routes/admin.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerHealth } from "./routes/health.ts";
 import { registerInpaint } from "./routes/inpaint.ts";
 import { registerUploads } from "./routes/uploads.ts";
+import { registerUsage } from "./routes/usage.ts";
 
 export function renderProblem(c: Context<AppEnv>, p: Problem): Response {
   const id = c.get("requestId");
   const headers: Record<string, string> = { "Content-Type": "application/problem+json" };
   if (p.retryAfter !== undefined) headers["Retry-After"] = String(p.retryAfter);
   if (p.kind === "unauthorized") headers["WWW-Authenticate"] = 'Bearer realm="gmcnn-edge"';
+  if (p.kind === "admin-unauthorized") headers["WWW-Authenticate"] = 'Bearer realm="gmcnn-edge admin"';
   const doc = { ...p.toJSON(c.req.path), ...(id ? { request_id: id } : {}) };
   return c.body(JSON.stringify(doc), p.status as 400, headers);
 }
@@ -40,6 +43,8 @@ export function createApp(): AppInstance {
   registerHealth(app);
   registerInpaint(app);
   registerUploads(app);
+  registerUsage(app);
+  registerAdmin(app);
   registerDocs(app);
 
   app.notFound((c) => renderProblem(c, new Problem("not-found", `no route for ${c.req.method} ${c.req.path}`)));

@@ -1,14 +1,26 @@
 /**
- * API keys: `Authorization: Bearer <key>`, checked against the API_KEYS secret (comma-separated)
- * until accounts exist. Compared as SHA-256 digests in constant time, so neither the length nor
- * a prefix of a key leaks through timing. No keys configured = every request refused.
+ * API keys: `Authorization: Bearer <key>`. Customer keys live in D1 (workers/billing/accounts.ts:
+ * prefix lookup + constant-time SHA-256 comparison) and are metered. The optional API_KEYS
+ * secret (comma-separated) holds unmetered dev keys: no account, no credits, still rate-limited;
+ * they are compared as SHA-256 digests in constant time. Every accepted request is counted
+ * against its key's rate limit (workers/ratelimit.ts).
  */
 import type { MiddlewareHandler } from "hono";
 import { Problem } from "../shared/problems.ts";
-import type { Bindings } from "./env.ts";
+import type { AppEnv } from "./app-env.ts";
+import { findKey } from "./billing/accounts.ts";
+import { sha256Hex } from "./cache.ts";
+import { enforceRateLimit } from "./ratelimit.ts";
 
 const enc = new TextEncoder();
 const sha256 = async (s: string) => crypto.subtle.digest("SHA-256", enc.encode(s));
+
+/** Who is calling: a metered account key, or an unmetered dev key (no accountId). */
+export interface Caller {
+  /** Names the key in rate limiting: the D1 key id, or `dev:` + a digest of the dev key. */
+  keyId: string;
+  accountId?: string;
+}
 
 export const configuredKeys = (raw: string | undefined): string[] =>
   (raw ?? "")
@@ -23,11 +35,19 @@ export async function keyMatches(presented: string, keys: readonly string[]): Pr
   return ok;
 }
 
-export const requireApiKey = (): MiddlewareHandler<{ Bindings: Bindings }> => async (c, next) => {
-  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(c.req.header("authorization") ?? "");
-  if (!m) throw new Problem("unauthorized", "send your API key as `Authorization: Bearer <key>`");
-  const keys = configuredKeys(c.env.API_KEYS);
-  if (keys.length === 0) throw new Problem("unauthorized", "this deployment has no API keys configured (secret API_KEYS)");
-  if (!(await keyMatches(m[1], keys))) throw new Problem("unauthorized", "the API key is not valid");
+export const bearerToken = (header: string | undefined): string | undefined =>
+  /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? "")?.[1];
+
+export const requireApiKey = (): MiddlewareHandler<AppEnv> => async (c, next) => {
+  const presented = bearerToken(c.req.header("authorization"));
+  if (!presented) throw new Problem("unauthorized", "send your API key as `Authorization: Bearer <key>`");
+  const owner = await findKey(c.env.DB, presented);
+  let caller: Caller;
+  if (owner) caller = { keyId: owner.keyId, accountId: owner.accountId };
+  else if (await keyMatches(presented, configuredKeys(c.env.API_KEYS)))
+    caller = { keyId: `dev:${(await sha256Hex(presented)).slice(0, 16)}` };
+  else throw new Problem("unauthorized", "the API key is not valid (or has been revoked)");
+  c.set("caller", caller);
+  await enforceRateLimit(c, caller.keyId, owner?.rateLimit);
   await next();
 };

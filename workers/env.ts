@@ -4,8 +4,10 @@
  * until a deployment sets them.
  */
 export interface Bindings extends Env {
-  /** Comma-separated API keys (`Authorization: Bearer <key>`). */
+  /** Comma-separated unmetered dev API keys (`Authorization: Bearer <key>`); customers' keys are in D1. */
   API_KEYS?: string;
+  /** Bearer token of the admin API (/v1/admin/*). */
+  ADMIN_TOKEN?: string;
   /** Shared secret the GPU function checks (direct deployments). */
   GPU_SECRET?: string;
   /** Modal proxy auth (`requires_proxy_auth=True`). */

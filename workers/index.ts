@@ -1,8 +1,9 @@
-/** Worker entry (wrangler.toml `main`): the app, and the Durable Object class it binds. */
+/** Worker entry (wrangler.toml `main`): the app, and the Durable Object classes it binds. */
 import { createApp } from "./app.ts";
 import type { Bindings } from "./env.ts";
 
 export { InpaintCoalescer } from "./coalesce.ts";
+export { RateLimiter } from "./ratelimit.ts";
 
 const app = createApp();
 

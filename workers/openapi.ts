@@ -28,3 +28,17 @@ export function problemResponses(statuses: number[]): Record<number, object> {
   }
   return out;
 }
+
+/** Response headers of authenticated routes (rate limit) and billed calls (credits). */
+export const rateLimitHeaders = {
+  RateLimit: {
+    schema: { type: "string" as const },
+    description: 'IETF draft, e.g. `"default";r=42;t=17` (remaining, seconds to reset)',
+  },
+  "RateLimit-Policy": { schema: { type: "string" as const }, description: 'IETF draft, e.g. `"default";q=120;w=60`' },
+};
+export const billingHeaders = {
+  ...rateLimitHeaders,
+  "X-Credits-Charged": { schema: { type: "integer" as const }, description: "account keys: credits this call cost" },
+  "X-Credits-Remaining": { schema: { type: "integer" as const }, description: "account keys: the balance after this call" },
+};

@@ -1,3 +1,4 @@
+export * from "./accounts.ts";
 export * from "./manifest.ts";
 export * from "./options.ts";
 export * from "./shapes.ts";

@@ -240,6 +240,33 @@ describe("a 4000x3000 phone photo with two thin strokes", () => {
   }, 120_000);
 });
 
+describe("accounts and billing through the local stack", () => {
+  it("the admin creates an account with a key; one call is charged once", async () => {
+    const created = await send(`${stack.edgeUrl}/v1/admin/accounts`, {
+      body: JSON.stringify({ name: "e2e", credits: 3 }),
+      headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
+    });
+    expect(created.status).toBe(201);
+    const { api_key } = (await created.json()) as { api_key: string };
+    const key = { Authorization: `Bearer ${api_key}` };
+    const image = await encodeImage(photo(32, 24), "png");
+    // Not the mask of the error tests below: their 503 test must not find this result cached.
+    const mask = await encodeImage(maskImage(32, 24, { x: 14, y: 9, width: 5, height: 5 }), "png");
+    const res = await post(inpaintForm(image, mask), key);
+    expect(res.status).toBe(200);
+    expect([res.headers.get("x-credits-charged"), res.headers.get("x-credits-remaining")]).toEqual(["1", "2"]);
+    const usage = (await (await send(`${stack.edgeUrl}/v1/usage`, { headers: key })).json()) as {
+      credits_remaining: number;
+      entries: { kind: string; delta: number }[];
+    };
+    expect(usage.credits_remaining).toBe(2);
+    expect(usage.entries.map((e) => [e.kind, e.delta])).toEqual([
+      ["inpaint", -1],
+      ["grant", 3],
+    ]);
+  });
+});
+
 describe("every error class, from a real bad request", () => {
   const small = async () => ({
     image: await encodeImage(photo(32, 24), "png"),

@@ -4,10 +4,13 @@
  * function app with a deterministic fill instead of the model (test/workers/node/gpu-stand-in.ts).
  */
 import { fileURLToPath } from "node:url";
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
 const TEST_API_KEY = "test-key-0123456789";
+const TEST_ADMIN_TOKEN = "test-admin-token-0123456789";
+// Applied to each test file's own D1 by the setup file.
+const TEST_MIGRATIONS = await readD1Migrations(fileURLToPath(new URL("../../migrations", import.meta.url)));
 
 export default defineConfig({
   root: fileURLToPath(new URL("../..", import.meta.url)),
@@ -22,6 +25,11 @@ export default defineConfig({
           STAND_IN_URL: inject("gpuUrl"),
           API_KEYS: `${TEST_API_KEY}, another-key`,
           TEST_API_KEY,
+          ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+          TEST_MIGRATIONS,
+          // Suites that are not about rate limits must not hit one; billing.test.ts sets an
+          // account's own limit to test it.
+          RATE_LIMIT_REQUESTS: "100000",
         },
       },
     })),
@@ -29,6 +37,7 @@ export default defineConfig({
   test: {
     include: ["test/workers/**/*.test.ts"],
     globalSetup: ["test/workers/node/global-setup.ts"],
+    setupFiles: ["test/workers/migrations.setup.ts"],
     testTimeout: 30_000,
   },
 });

@@ -1,5 +1,6 @@
 /**
- * POST /v1/inpaint: form -> header checks (no decode yet) -> normalised mask -> cache key ->
+ * POST /v1/inpaint: form -> header checks (no decode yet) -> normalised mask -> (account keys:
+ * Idempotency-Key, credit hold; workers/billing/meter.ts) -> cache key ->
  * 304 / cache hit / coalesced wait -> decode, EXIF orientation -> shared pipeline, whose
  * per-region inference is a GPU backend call -> encode -> store. Only hole pixels change.
  */
@@ -19,6 +20,7 @@ import { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { MaskShapes } from "../../shared/schemas/shapes.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { requireApiKey } from "../auth.ts";
+import { meterCall } from "../billing/meter.ts";
 import {
   type CacheStatus,
   cacheKey,
@@ -35,7 +37,7 @@ import { type Bindings, maxMaskRatio, uploadLimits } from "../env.ts";
 import { readInpaintForm } from "../form.ts";
 import { backendFor } from "../gpu/index.ts";
 import { noteServedModel, servedModel } from "../model-info.ts";
-import { problemResponses } from "../openapi.ts";
+import { billingHeaders, problemResponses } from "../openapi.ts";
 import { Timings } from "../timing.ts";
 import { loadUpload, uploadHeader } from "../uploads.ts";
 
@@ -54,6 +56,16 @@ export function registerInpaint(app: AppInstance): void {
       "sizes are checked from the image header before decoding.",
     security: [{ bearer: [] }],
     request: {
+      headers: z.object({
+        "Idempotency-Key": z
+          .string()
+          .optional()
+          .openapi({
+            description:
+              "account keys: a repeat with the same key and request replays the stored response (charged nothing, " +
+              "`Idempotent-Replayed: true`); another request with the key: 422; while the first runs: 409",
+          }),
+      }),
       body: {
         required: true,
         content: {
@@ -82,11 +94,12 @@ export function registerInpaint(app: AppInstance): void {
           "X-Cache": { schema: { type: "string", enum: ["HIT", "MISS", "BYPASS"] } },
           ETag: { schema: { type: "string" }, description: "the cache key; send it as If-None-Match for a 304" },
           "Server-Timing": { schema: { type: "string" }, description: "edge and GPU stage durations" },
+          ...billingHeaders,
         },
         content: Object.fromEntries(Object.values(MIME).map((m) => [m, { schema: z.string().openapi({ format: "binary" }) }])),
       },
       304: { description: "If-None-Match named this request's ETag: your copy is current" },
-      ...problemResponses([400, 401, 404, 413, 415, 422, 502, 503, 504]),
+      ...problemResponses([400, 401, 402, 404, 409, 413, 415, 422, 429, 502, 503, 504]),
     },
   });
 
@@ -104,6 +117,7 @@ export function registerInpaint(app: AppInstance): void {
         },
       })(c, next);
     },
+    meterCall(),
     inpaintHandler,
   );
 }
@@ -180,6 +194,10 @@ async function inpaintHandler(c: Context<AppEnv>): Promise<Response> {
   const nm = form.shapes ? await shapesMask(form.shapes, o) : await pngMask(form.mask as Uint8Array, await header(), o, env);
   form.mask = undefined;
   t.mark("mask");
+  // Metered callers: a repeated Idempotency-Key answers its stored response (uncharged).
+  const meter = c.get("meter");
+  const replay = await meter?.claim(await sha256Hex(canonicalJson({ image: imageSha, mask: nm.sha256, options: o })));
+  if (replay) return c.body(replay.body, replay.status as 200, { ...replay.headers, "Idempotent-Replayed": "true" });
 
   const passThrough = async () =>
     // Nothing to fill: the upload itself, byte for byte (EXIF included), no GPU call, nothing cached.
@@ -190,6 +208,11 @@ async function inpaintHandler(c: Context<AppEnv>): Promise<Response> {
       "Server-Timing": t.header(),
     });
   if (nm.empty && (!o.output_format || o.output_format === (await header()).format)) return passThrough();
+  // Credits are held before the cache or the GPU is touched: 402 costs no GPU work.
+  if (meter) {
+    const { width, height } = await header();
+    await meter.reserve(width, height);
+  }
 
   const backend = backendFor(env);
   const keyModel = o.model?.includes("@") ? o.model : await servedModel(env, backend);

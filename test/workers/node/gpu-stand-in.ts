@@ -9,6 +9,8 @@
  *   /garbage  answers 200 with bytes that are not the protocol
  *   /v2       like /ok but serving "stand-in@2" (a new model version)
  *   /counted  like /ok, each inference takes COUNTED_MS; GET /counted/count = inferences so far
+ *   /metered  like /ok with room for 64 concurrent calls; GET /metered/count = inferences so far
+ *             (billing.test.ts only: its counts must not move with other files' calls)
  */
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -69,6 +71,9 @@ export async function startStandIn(): Promise<{ url: string; close: () => Promis
   let counted = 0;
   root.get("/counted/count", (c) => c.json({ count: counted }));
   root.route("/counted", gpuApp({ delayMs: COUNTED_MS, onInfer: () => counted++ }));
+  let metered = 0;
+  root.get("/metered/count", (c) => c.json({ count: metered }));
+  root.route("/metered", gpuApp({ queue: new BoundedQueue({ concurrency: 8, maxWaiting: 64 }), onInfer: () => metered++ }));
   root.post("/garbage/v1/infer", (c) => c.body("not the protocol", 200, { "Content-Type": INFER_CONTENT_TYPE }));
 
   const server = serve({ fetch: root.fetch, port: 0, hostname: "127.0.0.1" });
