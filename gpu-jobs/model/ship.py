@@ -65,7 +65,7 @@ def main() -> None:
         "random_vgg": bool(cfg.get("random_vgg", False)),
         "deviations": [
             "fill=pushpull: the hole is pre-filled by a mask-weighted pyramid and the network predicts a "
-            "residual (last conv zero-initialised); the paper feeds zeros" if gen.fill == "pushpull" else "none",
+            "residual (last conv initialised at 0.05 x glorot); the paper feeds zeros" if gen.fill == "pushpull" else "none",
             "per-sample masks (the official code shares one mask per batch)",
             "RGB channel order (the official TF code is BGR)",
         ],
