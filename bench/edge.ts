@@ -41,11 +41,9 @@ const median = (xs: number[]) => {
 
 /** The shipped example photo scaled to 1024x768 (a real photo compresses like one), else synthetic. */
 async function benchPhoto(): Promise<{ image: RgbaImage; source: string }> {
-  for (const name of ["facade", "coffee"]) {
-    const path = join(ROOT, `examples/${name}.png`);
-    if (existsSync(path))
-      return { image: resizeImage((await decodeImage(readFileSync(path), name)).image, W, H), source: `examples/${name}.png` };
-  }
+  const path = join(ROOT, "examples/coffee.png");
+  if (existsSync(path))
+    return { image: resizeImage((await decodeImage(readFileSync(path), "coffee")).image, W, H), source: "examples/coffee.png" };
   return { image: photo(W, H), source: "synthetic" };
 }
 

@@ -61,11 +61,9 @@ const pct = (xs: number[], p: number) => {
 };
 
 async function benchPhoto(): Promise<{ image: RgbaImage; source: string }> {
-  for (const name of ["facade", "coffee"]) {
-    const path = join(ROOT, `examples/${name}.png`);
-    if (existsSync(path))
-      return { image: resizeImage((await decodeImage(readFileSync(path), name)).image, W, H), source: `examples/${name}.png` };
-  }
+  const path = join(ROOT, "examples/coffee.png");
+  if (existsSync(path))
+    return { image: resizeImage((await decodeImage(readFileSync(path), "coffee")).image, W, H), source: "examples/coffee.png" };
   return { image: photo(W, H), source: "synthetic" };
 }
 
