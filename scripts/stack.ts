@@ -22,6 +22,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
 const KEY_FILE = join(ROOT, ".wrangler/dev-api-key");
 const ADMIN_TOKEN_FILE = join(ROOT, ".wrangler/admin-token");
+const URL_SECRET_FILE = join(ROOT, ".wrangler/url-signing-secret");
 
 export interface StackOptions {
   host?: string;
@@ -166,7 +167,17 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
 
   // The accounts database (migrations/) must be current before the Worker serves a request.
   await migrateLocalDb(persistTo, log);
-  const vars: Record<string, string> = { GPU_URL: gpuUrl, API_KEYS: apiKey, ADMIN_TOKEN: admin, ...o.vars };
+  const vars: Record<string, string> = {
+    GPU_URL: gpuUrl,
+    API_KEYS: apiKey,
+    ADMIN_TOKEN: admin,
+    URL_SIGNING_SECRET: savedSecret(process.env.GMCNN_URL_SIGNING_SECRET, URL_SECRET_FILE, "gmcnn_url_"),
+    // Local development: webhook receivers and input URLs on http://127.0.0.1 are allowed, and
+    // there is no DNS-over-HTTPS to ask (production keeps both guards: wrangler.toml).
+    WEBHOOK_ALLOW_LOCAL: "true",
+    SSRF_DOH_URL: "",
+    ...o.vars,
+  };
   const edge = launch(
     "edge",
     [
@@ -266,6 +277,11 @@ gmcnn-edge is running
   curl -sS -H "Authorization: Bearer ${stack.apiKey}" \\
     -F image=@${EXAMPLE.image} -F mask=@${EXAMPLE.mask} \\
     ${stack.edgeUrl}/v1/inpaint --create-dirs -o out/inpainted.png
+
+  # an async job; its signed webhook goes to your receiver (http://127.0.0.1 allowed locally):
+  curl -sS -H "Authorization: Bearer ${stack.apiKey}" -H "Prefer: wait=30" \\
+    -F image=@${EXAMPLE.image} -F mask=@${EXAMPLE.mask} -F webhook=http://127.0.0.1:9000/hook \\
+    ${stack.edgeUrl}/v1/jobs
 
   # a metered account with 100 credits (its API key is shown once):
   curl -sS -H "Authorization: Bearer ${stack.adminToken}" -H "Content-Type: application/json" \\

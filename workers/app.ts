@@ -11,9 +11,12 @@ import type { AppEnv, AppInstance } from "./app-env.ts";
 import { registerAdmin } from "./routes/admin.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerHealth } from "./routes/health.ts";
+import { registerHooks } from "./routes/hooks.ts";
 import { registerInpaint } from "./routes/inpaint.ts";
+import { registerJobs } from "./routes/jobs.ts";
 import { registerUploads } from "./routes/uploads.ts";
 import { registerUsage } from "./routes/usage.ts";
+import { registerWebhooks } from "./routes/webhooks.ts";
 
 export function renderProblem(c: Context<AppEnv>, p: Problem): Response {
   const id = c.get("requestId");
@@ -44,7 +47,10 @@ export function createApp(): AppInstance {
   registerInpaint(app);
   registerUploads(app);
   registerUsage(app);
+  registerWebhooks(app);
   registerAdmin(app);
+  registerJobs(app);
+  registerHooks(app);
   registerDocs(app);
 
   app.notFound((c) => renderProblem(c, new Problem("not-found", `no route for ${c.req.method} ${c.req.path}`)));

@@ -13,6 +13,8 @@ export interface Bindings extends Env {
   /** Modal proxy auth (`requires_proxy_auth=True`). */
   MODAL_KEY?: string;
   MODAL_SECRET?: string;
+  /** Signs job result URLs (workers/jobs/view.ts); unset: result URLs need the owner's API key. */
+  URL_SIGNING_SECRET?: string;
 }
 
 export interface UploadLimits {

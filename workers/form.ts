@@ -21,6 +21,8 @@ export interface InpaintForm {
   mask?: Uint8Array;
   shapes?: MaskShapes;
   options: InpaintOptions;
+  /** Text fields the caller named in `extra` (not options): e.g. a job's webhook. */
+  extras: Record<string, string>;
 }
 
 /** workers-types lists form values as strings; with files in the form they are File too. */
@@ -97,7 +99,7 @@ function oneOf(a: string, b: string, hasA: boolean, hasB: boolean): void {
 }
 
 /** Reads the request's form. 415 when it is not multipart, 400 when it is malformed. */
-export async function readInpaintForm(req: Request): Promise<InpaintForm> {
+export async function readInpaintForm(req: Request, extra: readonly string[] = []): Promise<InpaintForm> {
   const type = (req.headers.get("content-type") ?? "").toLowerCase();
   if (!type.startsWith("multipart/form-data"))
     throw new Problem(
@@ -114,6 +116,7 @@ export async function readInpaintForm(req: Request): Promise<InpaintForm> {
     throw new Problem("bad-request", `the multipart body could not be parsed (${(e as Error)?.message ?? e})`);
   }
   const fields: Record<string, string> = {};
+  const extras: Record<string, string> = {};
   for (const [k, v] of form.entries() as unknown as Iterable<[string, FormValue]>) {
     if ((FILE_FIELDS as readonly string[]).includes(k) || (INPUT_FIELDS as readonly string[]).includes(k)) continue;
     if (Object.hasOwn(fields, k)) throw new Problem("bad-request", `form field "${k}" is given more than once`, { field: k });
@@ -121,7 +124,8 @@ export async function readInpaintForm(req: Request): Promise<InpaintForm> {
       throw new Problem("invalid-options", `unexpected file field "${k}" (only image and mask are files)`, {
         issues: [{ field: k, code: "unrecognized_keys", message: "unexpected file field" }],
       });
-    fields[k] = v;
+    if (extra.includes(k)) extras[k] = v;
+    else fields[k] = v;
   }
   const options = optionsFromFields(fields); // before the files are read: cheap errors first
   const idValue = single(form, "image_id");
@@ -140,5 +144,6 @@ export async function readInpaintForm(req: Request): Promise<InpaintForm> {
     mask: await fileBytes(form, "mask"),
     shapes: shapesValue === undefined ? undefined : await readShapes(shapesValue),
     options,
+    extras,
   };
 }

@@ -1,4 +1,5 @@
 export * from "./accounts.ts";
+export * from "./jobs.ts";
 export * from "./manifest.ts";
 export * from "./options.ts";
 export * from "./shapes.ts";

@@ -5,8 +5,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeImage, encodeImage } from "../../gpu-jobs/codecs.ts";
 import { ROOT, type Stack, startStack } from "../../scripts/stack.ts";
@@ -265,6 +268,64 @@ describe("accounts and billing through the local stack", () => {
       ["grant", 3],
     ]);
   });
+});
+
+describe("an async job with a signed webhook through the local stack", () => {
+  it("account and key from the admin API, job with a webhook to 127.0.0.1, verified delivery, result, one charge", async () => {
+    // The receiver: a plain Node server on 127.0.0.1 recording what it is sent.
+    const got: { headers: Record<string, string>; body: string }[] = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        got.push({ headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString("utf8") });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    try {
+      const created = await send(`${stack.edgeUrl}/v1/admin/accounts`, {
+        body: JSON.stringify({ name: "e2e-jobs", credits: 5 }),
+        headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
+      });
+      expect(created.status).toBe(201);
+      const { api_key } = (await created.json()) as { api_key: string };
+      const key = { Authorization: `Bearer ${api_key}` };
+      const image = await encodeImage(photo(40, 32), "png");
+      const f = inpaintForm(image, await encodeImage(maskImage(40, 32, { x: 12, y: 10, width: 8, height: 6 }), "png"));
+      f.append("webhook", hook);
+      const res = await send(`${stack.edgeUrl}/v1/jobs`, { body: f, headers: key });
+      expect(res.status).toBe(202);
+      const job = (await res.json()) as { id: string; status: string };
+      // The webhook arrives when the job completes (the queue consumer runs inside wrangler dev).
+      const deadline = Date.now() + 120_000;
+      while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      expect(got).toHaveLength(1);
+      const { key: secret } = (await (await send(`${stack.edgeUrl}/v1/webhooks/default/secret`, { headers: key })).json()) as {
+        key: string;
+      };
+      const payload = new Webhook(secret).verify(got[0].body, got[0].headers) as {
+        type: string;
+        data: { id: string; status: string; credits_charged: number; output: { url: string } };
+      };
+      expect(payload.type).toBe("job.completed");
+      expect(payload.data).toMatchObject({ id: job.id, status: "succeeded", credits_charged: 1 });
+      // The signed result URL works without a key: same size, unmasked pixels unchanged.
+      const out = await send(payload.data.output.url);
+      expect(out.status).toBe(200);
+      const img = await decoded(out);
+      expect(changedOutside(img, photo(40, 32), { x: 12, y: 10, width: 8, height: 6 })).toBe(0);
+      const usage = (await (await send(`${stack.edgeUrl}/v1/usage`, { headers: key })).json()) as {
+        credits_remaining: number;
+        entries: { kind: string; delta: number }[];
+      };
+      expect(usage.credits_remaining).toBe(4);
+      expect(usage.entries.filter((e) => e.delta < 0)).toEqual([expect.objectContaining({ kind: "inpaint", delta: -1 })]);
+    } finally {
+      await new Promise<void>((r) => receiver.close(() => r()));
+    }
+  }, 180_000);
 });
 
 describe("every error class, from a real bad request", () => {

@@ -4,7 +4,13 @@ import { newImage, type RgbaImage } from "../../shared/imaging/types.ts";
 import type { Bindings } from "../../workers/env.ts";
 
 /** The bindings test/workers/vitest.config.ts adds to wrangler.toml's. */
-export type TestEnv = Bindings & { DEAD_GPU_URL: string; STAND_IN_URL: string; TEST_API_KEY: string; ADMIN_TOKEN: string };
+export type TestEnv = Bindings & {
+  DEAD_GPU_URL: string;
+  STAND_IN_URL: string;
+  RECEIVER_URL: string;
+  TEST_API_KEY: string;
+  ADMIN_TOKEN: string;
+};
 export const testEnv = env as unknown as TestEnv;
 
 /** A smooth, textured, deterministic picture (alpha 255 unless `alpha` is given). */

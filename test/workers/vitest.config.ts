@@ -23,6 +23,7 @@ export default defineConfig({
           GPU_URL: `${inject("gpuUrl")}/ok`,
           DEAD_GPU_URL: inject("deadGpuUrl"),
           STAND_IN_URL: inject("gpuUrl"),
+          RECEIVER_URL: inject("receiverUrl"),
           API_KEYS: `${TEST_API_KEY}, another-key`,
           TEST_API_KEY,
           ADMIN_TOKEN: TEST_ADMIN_TOKEN,
@@ -30,6 +31,12 @@ export default defineConfig({
           // Suites that are not about rate limits must not hit one; billing.test.ts sets an
           // account's own limit to test it.
           RATE_LIMIT_REQUESTS: "100000",
+          // Jobs and webhooks (jobs.test.ts): receivers on 127.0.0.1, seconds instead of hours.
+          WEBHOOK_ALLOW_LOCAL: "true",
+          WEBHOOK_RETRY_SCHEDULE_S: "0,1,1,1,1,1,1",
+          JOB_RETRY_DELAYS_S: "1,1,1,1",
+          URL_SIGNING_SECRET: "test-url-signing-secret",
+          SSRF_DOH_URL: "",
         },
       },
     })),

@@ -22,7 +22,7 @@ import { createAccount, createKey, getAccount, listKeys, revokeKey } from "../bi
 import { appendEntry, ledgerPage } from "../billing/ledger.ts";
 import { problemResponses } from "../openapi.ts";
 
-const requireAdmin = (): MiddlewareHandler<AppEnv> => async (c, next) => {
+export const requireAdmin = (): MiddlewareHandler<AppEnv> => async (c, next) => {
   const token = bearerToken(c.req.header("authorization"));
   if (!c.env.ADMIN_TOKEN) throw new Problem("admin-unauthorized", "this deployment has no admin token (secret ADMIN_TOKEN)");
   if (!token || !(await keyMatches(token, [c.env.ADMIN_TOKEN])))
@@ -31,7 +31,7 @@ const requireAdmin = (): MiddlewareHandler<AppEnv> => async (c, next) => {
 };
 
 /** Parses a JSON body with a shared schema; problems are 400 invalid-options with the issues. */
-async function jsonBody<T extends z.ZodType>(c: Context<AppEnv>, schema: T): Promise<z.infer<T>> {
+export async function jsonBody<T extends z.ZodType>(c: Context<AppEnv>, schema: T): Promise<z.infer<T>> {
   let raw: unknown;
   try {
     raw = await c.req.json();

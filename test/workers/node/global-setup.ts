@@ -1,12 +1,14 @@
-/** Vitest globalSetup (Node): the GPU stand-in server and a port nothing listens on. */
+/** Vitest globalSetup (Node): the GPU stand-in server, the webhook receiver and a port nothing listens on. */
 import { createServer } from "node:net";
 import type { TestProject } from "vitest/node";
 import { startStandIn } from "./gpu-stand-in.ts";
+import { startReceiver } from "./receiver.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
     gpuUrl: string;
     deadGpuUrl: string;
+    receiverUrl: string;
   }
 }
 
@@ -22,5 +24,9 @@ export default async function setup(project: TestProject) {
   const standIn = await startStandIn();
   project.provide("gpuUrl", standIn.url);
   project.provide("deadGpuUrl", `http://127.0.0.1:${await closedPort()}`);
-  return () => standIn.close();
+  const receiver = await startReceiver();
+  project.provide("receiverUrl", receiver.url);
+  return async () => {
+    await Promise.all([standIn.close(), receiver.close()]);
+  };
 }

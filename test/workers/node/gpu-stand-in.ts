@@ -11,6 +11,7 @@
  *   /counted  like /ok, each inference takes COUNTED_MS; GET /counted/count = inferences so far
  *   /metered  like /ok with room for 64 concurrent calls; GET /metered/count = inferences so far
  *             (billing.test.ts only: its counts must not move with other files' calls)
+ *   /jobs      like /ok; GET /jobs/count = inferences so far (jobs.test.ts only, likewise)
  */
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
@@ -74,6 +75,9 @@ export async function startStandIn(): Promise<{ url: string; close: () => Promis
   let metered = 0;
   root.get("/metered/count", (c) => c.json({ count: metered }));
   root.route("/metered", gpuApp({ queue: new BoundedQueue({ concurrency: 8, maxWaiting: 64 }), onInfer: () => metered++ }));
+  let jobs = 0;
+  root.get("/jobs/count", (c) => c.json({ count: jobs }));
+  root.route("/jobs", gpuApp({ onInfer: () => jobs++ }));
   root.post("/garbage/v1/infer", (c) => c.body("not the protocol", 200, { "Content-Type": INFER_CONTENT_TYPE }));
 
   const server = serve({ fetch: root.fetch, port: 0, hostname: "127.0.0.1" });
