@@ -11,7 +11,7 @@ export { RateLimiter } from "./ratelimit.ts";
 const app = createApp();
 
 /** Queues by name (wrangler.toml): the dead-letter ones end a job or a delivery as failed. */
-async function queue(batch: MessageBatch, env: Bindings): Promise<void> {
+async function queue(batch: MessageBatch, env: Bindings, _ctx: ExecutionContext): Promise<void> {
   const name = batch.queue;
   if (name.endsWith("jobs-dlq")) return handleDeadJobs(batch as MessageBatch<JobMessage>, env);
   if (name.endsWith("jobs")) return handleJobs(batch as MessageBatch<JobMessage>, env);

@@ -9,10 +9,12 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { exports } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { InpaintOptions } from "../../shared/schemas/options.ts";
 import { encodeImage } from "../../workers/codecs.ts";
 import worker from "../../workers/index.ts";
 import { storeInputs } from "../../workers/jobs/inputs.ts";
-import { getJob, insertJob, newJobId } from "../../workers/jobs/store.ts";
+import { completeJob, getJob, insertJob, newJobId } from "../../workers/jobs/store.ts";
+import { nextDelaySeconds, retryAfterSeconds } from "../../workers/webhooks/deliver.ts";
 import { boxMask, form, photo, testEnv } from "./helpers.ts";
 
 /** The GPU stand-in's hole colour (test/workers/node/gpu-stand-in.ts). */
@@ -227,19 +229,7 @@ async function storedJob(owner: string, accountId: string | null = null, price =
     {
       image: { bytes: own, header: { format: "png", width: W, height: H } },
       mask: { bytes: mask },
-      options: {
-        hd_strategy: "crop",
-        hd_strategy_crop_trigger_size: 800,
-        hd_strategy_crop_margin: 128,
-        hd_strategy_resize_limit: 1280,
-        dilate: 0,
-        erode: 0,
-        feather: 0,
-        invert_mask: false,
-        mask_resize: false,
-        mask_source: "luminance",
-        jpeg_quality: 90,
-      },
+      options: InpaintOptions.parse({}),
       webhook: null,
       webhookEvents: ["completed"],
     },
@@ -344,6 +334,27 @@ describe("the job consumer never loses or repeats a job", () => {
     expect(await ledger(account.id)).toMatchObject({ n: 3, sum: 3, balance: 3, holds: 0 });
   });
 
+  it("a cancel while the run works: the run's end finds the job canceled and charges nothing", async () => {
+    const { account } = await newAccount(2);
+    const { api_key } = await newKeyFor(account.id);
+    const holdId = crypto.randomUUID();
+    await testEnv.DB.prepare("INSERT INTO holds (id, account_id, amount, expires_at) VALUES (?, ?, 1, ?)")
+      .bind(holdId, account.id, Date.now() + 3600_000)
+      .run();
+    const id = await storedJob(account.id, account.id, 1, holdId);
+    await testEnv.DB.prepare("UPDATE jobs SET status = 'processing', attempts = 1, lease_until = ? WHERE id = ?")
+      .bind(Date.now() + 60_000, id)
+      .run();
+    const running = await getJob(testEnv.DB, id);
+    const canceled = await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: bearer(api_key) });
+    expect(canceled.status).toBe(200);
+    expect(((await canceled.json()) as JobDoc).status).toBe("canceled");
+    const result = { key: `jobs/${id}/result`, content_type: "image/png", model: "m@1", regions: 1, cache: "MISS" };
+    expect(await completeJob(testEnv.DB, running as NonNullable<typeof running>, result, 1)).toBe(false);
+    expect(await getJob(testEnv.DB, id)).toMatchObject({ status: "canceled", credits_charged: 0 });
+    expect(await ledger(account.id)).toMatchObject({ n: 1, balance: 2, holds: 0 });
+  });
+
   it("the cron sweep re-sends a job whose message was lost, and purges jobs past retention", async () => {
     const id = await storedJob("dev:x");
     await testEnv.DB.prepare("UPDATE jobs SET created_at = ? WHERE id = ?")
@@ -416,6 +427,28 @@ describe("outgoing webhooks", () => {
     expect(d.attempts).toHaveLength(7);
     expect((await r.received()).length).toBe(7);
     expect((await jobOf(job.id)).status).toBe("succeeded");
+  });
+
+  it("schedules retries as published, honours a longer Retry-After, counts a 3xx as a failure", async () => {
+    const schedule = [0, 5, 300, 1800, 7200, 18000, 36000];
+    expect([2, 3, 4, 5, 6, 7].map((n) => nextDelaySeconds(schedule, n, 0))).toEqual([5, 300, 1800, 7200, 18000, 36000]);
+    expect(nextDelaySeconds(schedule, 2, 120)).toBe(120);
+    expect(nextDelaySeconds(schedule, 3, 120)).toBe(300);
+    expect(nextDelaySeconds(schedule, 2, 999_999)).toBe(43_200); // a queue delay is at most 12 h
+    expect(retryAfterSeconds("17")).toBe(17);
+    expect(retryAfterSeconds(new Date(Date.now() + 60_000).toUTCString())).toBeGreaterThanOrEqual(58);
+    expect(retryAfterSeconds("soon")).toBe(0);
+    const r = await receiver("moved", { status: 302 });
+    const job = (await (await submit(dev, { webhook: r.url })).json()) as JobDoc;
+    await finished(job.id);
+    const first = await until("two attempts", async () => {
+      const x = (await (await call(`/v1/jobs/${job.id}/deliveries`, { headers: dev })).json()) as {
+        deliveries: { status: string; attempts: { status_code: number; error: string }[] }[];
+      };
+      return (x.deliveries[0]?.attempts.length ?? 0) >= 2 ? x.deliveries[0] : undefined;
+    });
+    expect(first.attempts[0]).toMatchObject({ status_code: 302, error: "redirects are not followed" });
+    expect(first.status).not.toBe("delivered");
   });
 
   it("410 Gone stops at once", async () => {

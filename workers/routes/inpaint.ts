@@ -4,20 +4,15 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { Problem } from "../../shared/problems.ts";
 import { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { requireApiKey } from "../auth.ts";
 import { meterCall } from "../billing/meter.ts";
+import { formBodyLimit } from "../body-limit.ts";
 import { MIME } from "../codecs.ts";
-import { uploadLimits } from "../env.ts";
 import { readInpaintForm } from "../form.ts";
 import { runInpaint } from "../inpaint-run.ts";
 import { billingHeaders, problemResponses } from "../openapi.ts";
-
-/** Multipart overhead allowed on top of the two files. */
-const FORM_SLACK = 64 * 1024;
 
 export function registerInpaint(app: AppInstance): void {
   app.openAPIRegistry.registerPath({
@@ -76,23 +71,7 @@ export function registerInpaint(app: AppInstance): void {
     },
   });
 
-  app.post(
-    "/v1/inpaint",
-    requireApiKey(),
-    (c, next) => {
-      const max = 2 * uploadLimits(c.env).maxUploadBytes + FORM_SLACK;
-      return bodyLimit({
-        maxSize: max,
-        onError: () => {
-          throw new Problem("payload-too-large", `the request body exceeds ${max} bytes (two files and the form)`, {
-            limit_bytes: max,
-          });
-        },
-      })(c, next);
-    },
-    meterCall(),
-    inpaintHandler,
-  );
+  app.post("/v1/inpaint", requireApiKey(), formBodyLimit(2), meterCall(), inpaintHandler);
 }
 
 async function inpaintHandler(c: Context<AppEnv>): Promise<Response> {

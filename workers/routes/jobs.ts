@@ -6,15 +6,14 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { Problem } from "../../shared/problems.ts";
 import { CreateJobJson, DeliveryList, FINAL_STATUSES, Job } from "../../shared/schemas/jobs.ts";
 import { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { type Caller, requireApiKey } from "../auth.ts";
 import { balanceOf } from "../billing/ledger.ts";
+import { formBodyLimit } from "../body-limit.ts";
 import { canonicalJson, sha256Hex } from "../cache.ts";
-import { uploadLimits } from "../env.ts";
 import { abandon, claim, complete, idempotencyKeyOf } from "../idempotency.ts";
 import { createJob } from "../jobs/create.ts";
 import { type JobRequest, jobRequestFromForm, jobRequestFromJson } from "../jobs/inputs.ts";
@@ -24,7 +23,6 @@ import { jobView, resultSignatureValid } from "../jobs/view.ts";
 import { billingHeaders, problemResponses, rateLimitHeaders } from "../openapi.ts";
 import { deliveriesOf, enqueueWebhook } from "../webhooks/deliver.ts";
 
-const FORM_SLACK = 64 * 1024;
 const JobId = z.object({ id: z.string() });
 const jobJson = (description: string) => ({ description, content: { "application/json": { schema: Job } } });
 
@@ -214,22 +212,7 @@ export function registerJobs(app: AppInstance): void {
     },
   });
 
-  app.post(
-    "/v1/jobs",
-    requireApiKey(),
-    (c, next) => {
-      const max = 2 * uploadLimits(c.env).maxUploadBytes + FORM_SLACK;
-      return bodyLimit({
-        maxSize: max,
-        onError: () => {
-          throw new Problem("payload-too-large", `the request body exceeds ${max} bytes (two files and the form)`, {
-            limit_bytes: max,
-          });
-        },
-      })(c, next);
-    },
-    createHandler,
-  );
+  app.post("/v1/jobs", requireApiKey(), formBodyLimit(2), createHandler);
 
   app.get("/v1/jobs/:id", requireApiKey(), async (c) => c.json(await jobView(c.env, await ownedJob(c, c.req.param("id")))));
 

@@ -1,16 +1,13 @@
 /** POST /v1/uploads: store an image once under its SHA-256 and answer its id and dimensions. */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { Problem } from "../../shared/problems.ts";
 import { UploadInfo } from "../../shared/schemas/uploads.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { requireApiKey } from "../auth.ts";
-import { uploadLimits } from "../env.ts";
+import { formBodyLimit } from "../body-limit.ts";
 import { problemResponses } from "../openapi.ts";
 import { saveUpload } from "../uploads.ts";
-
-const FORM_SLACK = 64 * 1024;
 
 export function registerUploads(app: AppInstance): void {
   app.openAPIRegistry.registerPath({
@@ -35,22 +32,7 @@ export function registerUploads(app: AppInstance): void {
     },
   });
 
-  app.post(
-    "/v1/uploads",
-    requireApiKey(),
-    (c, next) => {
-      const max = uploadLimits(c.env).maxUploadBytes + FORM_SLACK;
-      return bodyLimit({
-        maxSize: max,
-        onError: () => {
-          throw new Problem("payload-too-large", `the request body exceeds ${max} bytes (one file and the form)`, {
-            limit_bytes: max,
-          });
-        },
-      })(c, next);
-    },
-    uploadHandler,
-  );
+  app.post("/v1/uploads", requireApiKey(), formBodyLimit(1), uploadHandler);
 }
 
 async function uploadHandler(c: Context<AppEnv>): Promise<Response> {

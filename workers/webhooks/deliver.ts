@@ -125,7 +125,7 @@ export async function handleDeliveries(batch: MessageBatch<DeliveryMessage>, env
     const d = await env.DB.prepare("SELECT * FROM webhook_deliveries WHERE id = ?")
       .bind(msg.body.delivery_id)
       .first<DeliveryRow>();
-    if (!d || d.status !== "pending") {
+    if (d?.status !== "pending") {
       msg.ack(); // delivered, given up, or purged: a duplicate message changes nothing
       continue;
     }
