@@ -134,6 +134,12 @@ describe("POST /v1/jobs", () => {
     const done = await finished(job.id);
     expect(done.status).toBe("succeeded");
     await expectProblem(await call(`/v1/jobs/${job.id}/cancel`, { method: "POST", headers: dev }), 409, "job-finished");
+    // The owner's list has it; another key's list does not.
+    const mine = (await (await call("/v1/jobs?limit=100", { headers: dev })).json()) as { jobs: JobDoc[] };
+    expect(mine.jobs.map((j) => j.id)).toContain(job.id);
+    const theirs = (await (await call("/v1/jobs", { headers: bearer("another-key") })).json()) as { jobs: JobDoc[] };
+    expect(theirs.jobs.map((j) => j.id)).not.toContain(job.id);
+    await expectProblem(await call("/v1/jobs?limit=0", { headers: dev }), 400, "bad-request");
   });
 
   it("charges a metered job once, when it succeeds; Idempotency-Key returns the same job", async () => {

@@ -25,6 +25,16 @@ describe("health and docs", () => {
       expect.arrayContaining(["200", "400", "401", "413", "415", "422", "502", "503", "504"]),
     );
     expect(doc.paths["/healthz"]).toBeTruthy();
+    // Jobs, webhooks and incoming hooks are documented too, the job form with its webhook fields.
+    for (const path of ["/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/cancel", "/v1/jobs/{id}/result", "/v1/jobs/{id}/deliveries"])
+      expect(doc.paths[path], path).toBeTruthy();
+    for (const path of ["/v1/webhooks/default/secret", "/v1/hooks/{integration}", "/v1/admin/integrations"])
+      expect(doc.paths[path], path).toBeTruthy();
+    const job = doc.paths["/v1/jobs"].post.requestBody.content;
+    expect(Object.keys(job["multipart/form-data"].schema.properties)).toEqual(
+      expect.arrayContaining(["image", "webhook", "webhook_events_filter", "dilate"]),
+    );
+    expect(Object.keys(job["application/json"].schema.properties)).toEqual(expect.arrayContaining(["image_url", "mask_shapes"]));
     expect(doc.components.securitySchemes).toHaveProperty("bearer");
   });
 

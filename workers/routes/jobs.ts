@@ -18,7 +18,7 @@ import { abandon, claim, complete, idempotencyKeyOf } from "../idempotency.ts";
 import { createJob } from "../jobs/create.ts";
 import { type JobRequest, jobRequestFromForm, jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobSettings } from "../jobs/settings.ts";
-import { cancelJob, getJob, type JobRow } from "../jobs/store.ts";
+import { cancelJob, getJob, type JobRow, listJobs } from "../jobs/store.ts";
 import { jobView, resultSignatureValid } from "../jobs/view.ts";
 import { billingHeaders, problemResponses, rateLimitHeaders } from "../openapi.ts";
 import { deliveriesOf, enqueueWebhook } from "../webhooks/deliver.ts";
@@ -176,6 +176,21 @@ export function registerJobs(app: AppInstance): void {
   });
   reg.registerPath({
     method: "get",
+    path: "/v1/jobs",
+    summary: "Your jobs, newest first; pass next_cursor as cursor for the next page",
+    security,
+    request: { query: z.object({ cursor: z.string().optional(), limit: z.string().optional() }) },
+    responses: {
+      200: {
+        description: "One page",
+        headers: rateLimitHeaders,
+        content: { "application/json": { schema: z.object({ jobs: z.array(Job), next_cursor: z.string().nullable() }) } },
+      },
+      ...problemResponses([400, 401, 429]),
+    },
+  });
+  reg.registerPath({
+    method: "get",
     path: "/v1/jobs/{id}",
     summary: "A job: status, error, and when succeeded a signed result URL",
     security,
@@ -213,6 +228,17 @@ export function registerJobs(app: AppInstance): void {
   });
 
   app.post("/v1/jobs", requireApiKey(), formBodyLimit(2), createHandler);
+
+  app.get("/v1/jobs", requireApiKey(), async (c) => {
+    const { cursor, limit } = c.req.query();
+    const n = limit === undefined ? 20 : Number(limit);
+    if (!Number.isInteger(n) || n < 1 || n > 100 || (cursor !== undefined && !/^\d+$/.test(cursor)))
+      throw new Problem("bad-request", "limit is 1 to 100; cursor is a next_cursor value");
+    const rows = await listJobs(c.env.DB, ownerOf(c.get("caller")), n + 1, cursor === undefined ? undefined : Number(cursor));
+    const page = rows.slice(0, n);
+    const jobs = await Promise.all(page.map((j) => jobView(c.env, j)));
+    return c.json({ jobs, next_cursor: rows.length > n ? String(page[page.length - 1].created_at) : null });
+  });
 
   app.get("/v1/jobs/:id", requireApiKey(), async (c) => c.json(await jobView(c.env, await ownedJob(c, c.req.param("id")))));
 
