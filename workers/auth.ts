@@ -22,6 +22,9 @@ export interface Caller {
   accountId?: string;
 }
 
+/** Whose jobs, webhook secret and results: the account, or the dev key itself. */
+export const ownerOf = (caller: Caller): string => caller.accountId ?? caller.keyId;
+
 export const configuredKeys = (raw: string | undefined): string[] =>
   (raw ?? "")
     .split(",")

@@ -10,7 +10,7 @@ import { Problem } from "../../shared/problems.ts";
 import { CreateJobJson, DeliveryList, FINAL_STATUSES, Job } from "../../shared/schemas/jobs.ts";
 import { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
-import { type Caller, requireApiKey } from "../auth.ts";
+import { ownerOf, requireApiKey } from "../auth.ts";
 import { balanceOf } from "../billing/ledger.ts";
 import { formBodyLimit } from "../body-limit.ts";
 import { canonicalJson, sha256Hex } from "../cache.ts";
@@ -25,8 +25,6 @@ import { deliveriesOf, enqueueWebhook } from "../webhooks/deliver.ts";
 
 const JobId = z.object({ id: z.string() });
 const jobJson = (description: string) => ({ description, content: { "application/json": { schema: Job } } });
-
-export const ownerOf = (caller: Caller): string => caller.accountId ?? caller.keyId;
 
 /** Origin for the URLs a job carries. */
 export const publicBase = (c: Context<AppEnv>): string => (c.env.PUBLIC_URL || new URL(c.req.url).origin).replace(/\/$/, "");

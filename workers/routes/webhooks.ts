@@ -5,7 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { AppInstance } from "../app-env.ts";
-import { requireApiKey } from "../auth.ts";
+import { ownerOf, requireApiKey } from "../auth.ts";
 import type { Bindings } from "../env.ts";
 import { problemResponses, rateLimitHeaders } from "../openapi.ts";
 import { currentSecret, rotateSecret } from "../webhooks/secrets.ts";
@@ -32,8 +32,6 @@ export const secretOverlapSeconds = (env: Partial<Bindings>): number => {
   const n = Number(raw);
   return raw && Number.isFinite(n) && n >= 0 ? n : DEFAULT_OVERLAP_S;
 };
-
-const ownerOf = (caller: { keyId: string; accountId?: string }) => caller.accountId ?? caller.keyId;
 
 export function registerWebhooks(app: AppInstance): void {
   app.openAPIRegistry.registerPath({
