@@ -12,6 +12,7 @@ const benches: [string, string[]][] = [
   ["model: onnxruntime-node vs PyTorch eager", ["gpu-jobs/cli/main.ts", "bench", ...process.argv.slice(2)]],
   ["edge: decode/preprocess/composite/encode vs GPU time", ["bench/edge.ts"]],
   ["HD strategies and cache", ["bench/hd.ts"]],
+  ["jobs: async (queue, webhook) vs sync", ["bench/jobs.ts"]],
 ];
 let failed = 0;
 for (const [title, args] of benches) {
