@@ -282,7 +282,11 @@ describe("the job consumer never loses or repeats a job", () => {
       const r = await deliver("gmcnn-jobs", { job_id: id }, attempt, dead);
       expect(r.retryMessages).toHaveLength(1);
       const j = await getJob(testEnv.DB, id);
-      expect(j).toMatchObject({ status: "processing", attempts: attempt, lease_until: null });
+      expect(j).toMatchObject({ status: "processing", attempts: attempt });
+      // Held until the retry is due (the GPU function's Retry-After, 10 s, beats the 1 s backoff
+      // of the tests), so the sweep does not resend it early; then that time passes.
+      expect(j?.lease_until).toBeGreaterThan(Date.now() + 5_000);
+      await testEnv.DB.prepare("UPDATE jobs SET lease_until = ? WHERE id = ?").bind(Date.now() - 1, id).run();
       expect(j?.error?.type).toMatch(/gpu-(unavailable|timeout)/);
     }
     const r = await deliver("gmcnn-jobs-dlq", { job_id: id });
@@ -506,6 +510,7 @@ describe("incoming webhook triggers", () => {
     await expectProblem(await post(body, signed("msg_3", new Date(Date.now() - 6 * 60_000))), 401, "invalid-signature");
     await expectProblem(await post(body, { "webhook-id": "msg_4" }), 401, "invalid-signature");
     await expectProblem(await call("/v1/hooks/nobody", { method: "POST", body }), 404, "integration-not-found");
+    await expectProblem(await post("x".repeat(70_000), signed("msg_5", now, "x".repeat(70_000))), 413, "payload-too-large");
     const done = await finished(job.id, bearer(api_key));
     expect(done).toMatchObject({ status: "succeeded", credits_charged: 1 });
     expect(await ledger(account.id)).toMatchObject({ balance: 3, holds: 0 });

@@ -81,9 +81,11 @@ async function runOne(msg: Message<JobMessage>, env: Bindings): Promise<void> {
   } catch (e) {
     const p = isProblem(e) ? e : new Problem("internal", `the run failed: ${String((e as Error)?.message ?? e)}`);
     if (p.status >= 500 || p.kind === "rate-limited") {
-      await releaseJob(env.DB, id, errorOf(p));
-      const delay = s.retryDelaysS[Math.min(msg.attempts - 1, s.retryDelaysS.length - 1)];
-      return msg.retry({ delaySeconds: Math.min(MAX_DELAY_S, Math.max(p.retryAfter ?? 0, delay)) });
+      const planned = s.retryDelaysS[Math.min(msg.attempts - 1, s.retryDelaysS.length - 1)];
+      const delay = Math.min(MAX_DELAY_S, Math.max(p.retryAfter ?? 0, planned));
+      // A second early: a queue may deliver the retry a little before its delay is up.
+      await releaseJob(env.DB, id, errorOf(p), Date.now() + Math.max(0, delay - 1) * 1000);
+      return msg.retry({ delaySeconds: delay });
     }
     await failJob(env.DB, job, errorOf(p));
   }

@@ -126,11 +126,14 @@ export async function claimJob(db: D1Database, id: string, leaseMs: number, now 
   return r ? parse(r) : null;
 }
 
-/** After a transient failure: the run lets go (a retry may take it at once) and notes why. */
-export async function releaseJob(db: D1Database, id: string, error: JobError): Promise<void> {
+/**
+ * After a transient failure: the run lets go and notes why. The lease ends when the retry is due,
+ * so that the retry can take the job and the cron sweep only resends it if that retry is overdue.
+ */
+export async function releaseJob(db: D1Database, id: string, error: JobError, retryAt: number): Promise<void> {
   await db
-    .prepare("UPDATE jobs SET lease_until = NULL, error = ? WHERE id = ? AND status = 'processing'")
-    .bind(JSON.stringify(error), id)
+    .prepare("UPDATE jobs SET lease_until = ?, error = ? WHERE id = ? AND status = 'processing'")
+    .bind(retryAt, JSON.stringify(error), id)
     .run();
 }
 
@@ -170,10 +173,12 @@ export async function completeJob(
   stmts.push(
     db
       .prepare(
-        `UPDATE jobs SET status = 'succeeded', result = ?, error = NULL, credits_charged = ?, completed_at = ?, lease_until = NULL
-         WHERE id = ? AND status = 'processing'`,
+        `UPDATE jobs SET status = 'succeeded', result = ?1, error = NULL, completed_at = ?2, lease_until = NULL,
+           -- what the ledger row above really debited (none if the hold had gone)
+           credits_charged = COALESCE((SELECT -delta FROM ledger WHERE request_id = ?3 AND delta < 0 ORDER BY id DESC LIMIT 1), 0)
+         WHERE id = ?3 AND status = 'processing'`,
       )
-      .bind(JSON.stringify(result), job.account_id && job.hold_id ? charge : 0, now, job.id),
+      .bind(JSON.stringify(result), now, job.id),
   );
   const out = await db.batch(stmts);
   return out[out.length - 1].meta.changes === 1;

@@ -5,6 +5,7 @@
  * guard) and creates a job billed to the integration's account. Admin: POST /v1/admin/integrations.
  */
 import { z } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
 import { Problem } from "../../shared/problems.ts";
 import { CreatedIntegration, CreateIntegration, HookEvent, Job } from "../../shared/schemas/jobs.ts";
 import type { AppInstance } from "../app-env.ts";
@@ -71,60 +72,66 @@ export function registerHooks(app: AppInstance): void {
     return c.json({ name: body.name, account_id: body.account_id, secret, url: `${publicBase(c)}/v1/hooks/${body.name}` }, 201);
   });
 
-  app.post("/v1/hooks/:integration", async (c) => {
-    const name = c.req.param("integration");
-    const integration = await c.env.DB.prepare("SELECT * FROM integrations WHERE name = ?").bind(name).first<IntegrationRow>();
-    if (!integration || integration.disabled_at !== null)
-      throw new Problem("integration-not-found", `no integration named ${name}`);
-    if (Number(c.req.header("content-length") ?? "0") > MAX_EVENT_BYTES)
-      throw new Problem("payload-too-large", `an event is at most ${MAX_EVENT_BYTES} bytes (inputs go by URL)`);
-    const body = await c.req.text();
-    if (body.length > MAX_EVENT_BYTES) throw new Problem("payload-too-large", `an event is at most ${MAX_EVENT_BYTES} bytes`);
-    const tolerance = Number(c.env.HOOK_TOLERANCE_S) > 0 ? Number(c.env.HOOK_TOLERANCE_S) : 300;
-    const { id } = await verifyWebhook(integration.secret, c.req.raw.headers, body, { toleranceS: tolerance });
+  app.post(
+    "/v1/hooks/:integration",
+    bodyLimit({
+      maxSize: MAX_EVENT_BYTES,
+      onError: () => {
+        throw new Problem("payload-too-large", `an event is at most ${MAX_EVENT_BYTES} bytes (inputs go by URL)`);
+      },
+    }),
+    async (c) => {
+      const name = c.req.param("integration");
+      const integration = await c.env.DB.prepare("SELECT * FROM integrations WHERE name = ?").bind(name).first<IntegrationRow>();
+      if (!integration || integration.disabled_at !== null)
+        throw new Problem("integration-not-found", `no integration named ${name}`);
+      const body = await c.req.text();
+      const tolerance = Number(c.env.HOOK_TOLERANCE_S) > 0 ? Number(c.env.HOOK_TOLERANCE_S) : 300;
+      const { id } = await verifyWebhook(integration.secret, c.req.raw.headers, body, { toleranceS: tolerance });
 
-    // Claim the webhook-id first: of two concurrent deliveries of one event, one creates the job.
-    const claimed = await c.env.DB.prepare(
-      "INSERT INTO hook_receipts (integration, webhook_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-    )
-      .bind(name, id, Date.now())
-      .run();
-    if (claimed.meta.changes !== 1)
-      throw new Problem("webhook-replayed", `webhook-id ${id} was already received`, { webhook_id: id });
-    try {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(body);
-      } catch (e) {
-        throw new Problem("bad-request", `the event is not JSON (${(e as Error).message})`);
-      }
-      const ev = HookEvent.safeParse(raw);
-      if (!ev.success)
-        throw new Problem("invalid-options", ev.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), {
-          issues: ev.error.issues.map((i) => ({ field: i.path.join("."), code: i.code, message: i.message })),
-        });
-      const d = ev.data.data;
-      const req = await jobRequestFromJson(c.env, {
-        ...(d.options ?? {}),
-        image_url: d.image_url,
-        mask_url: d.mask_url,
-        mask_shapes: d.mask_shapes,
-        webhook: d.callback_url,
-        webhook_events_filter: d.webhook_events_filter,
-      });
-      const job = await createJob(c.env, { owner: integration.account_id, accountId: integration.account_id }, req, {
-        source: `hook:${name}`,
-        requestId: c.get("requestId"),
-        base: publicBase(c),
-      });
-      await c.env.DB.prepare("UPDATE hook_receipts SET job_id = ? WHERE integration = ? AND webhook_id = ?")
-        .bind(job.id, name, id)
+      // Claim the webhook-id first: of two concurrent deliveries of one event, one creates the job.
+      const claimed = await c.env.DB.prepare(
+        "INSERT INTO hook_receipts (integration, webhook_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      )
+        .bind(name, id, Date.now())
         .run();
-      return c.json(await jobView(c.env, job), 202, { Location: `/v1/jobs/${job.id}` });
-    } catch (e) {
-      // Not accepted: the sender may retry the same event (same webhook-id) once it is fixed.
-      await c.env.DB.prepare("DELETE FROM hook_receipts WHERE integration = ? AND webhook_id = ?").bind(name, id).run();
-      throw e;
-    }
-  });
+      if (claimed.meta.changes !== 1)
+        throw new Problem("webhook-replayed", `webhook-id ${id} was already received`, { webhook_id: id });
+      try {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(body);
+        } catch (e) {
+          throw new Problem("bad-request", `the event is not JSON (${(e as Error).message})`);
+        }
+        const ev = HookEvent.safeParse(raw);
+        if (!ev.success)
+          throw new Problem("invalid-options", ev.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), {
+            issues: ev.error.issues.map((i) => ({ field: i.path.join("."), code: i.code, message: i.message })),
+          });
+        const d = ev.data.data;
+        const req = await jobRequestFromJson(c.env, {
+          ...(d.options ?? {}),
+          image_url: d.image_url,
+          mask_url: d.mask_url,
+          mask_shapes: d.mask_shapes,
+          webhook: d.callback_url,
+          webhook_events_filter: d.webhook_events_filter,
+        });
+        const job = await createJob(c.env, { owner: integration.account_id, accountId: integration.account_id }, req, {
+          source: `hook:${name}`,
+          requestId: c.get("requestId"),
+          base: publicBase(c),
+        });
+        await c.env.DB.prepare("UPDATE hook_receipts SET job_id = ? WHERE integration = ? AND webhook_id = ?")
+          .bind(job.id, name, id)
+          .run();
+        return c.json(await jobView(c.env, job), 202, { Location: `/v1/jobs/${job.id}` });
+      } catch (e) {
+        // Not accepted: the sender may retry the same event (same webhook-id) once it is fixed.
+        await c.env.DB.prepare("DELETE FROM hook_receipts WHERE integration = ? AND webhook_id = ?").bind(name, id).run();
+        throw e;
+      }
+    },
+  );
 }
