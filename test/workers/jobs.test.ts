@@ -268,7 +268,7 @@ async function deliver(queue: string, body: unknown, attempts = 1, env: Record<s
 const counted = `${testEnv.STAND_IN_URL}/jobs`;
 const gpuCalls = async () => ((await (await fetch(`${counted}/count`)).json()) as { count: number }).count;
 
-describe("the job consumer never loses or repeats a job", () => {
+describe("the job consumer never loses or repeats a job", { timeout: 60_000 }, () => {
   it("a GPU that keeps failing: retried with backoff, then the dead-letter queue ends the job failed, uncharged", async () => {
     const { account } = await newAccount(3);
     const hold = await testEnv.DB.prepare(
@@ -286,7 +286,9 @@ describe("the job consumer never loses or repeats a job", () => {
       // Held until the retry is due (the GPU function's Retry-After, 10 s, beats the 1 s backoff
       // of the tests), so the sweep does not resend it early; then that time passes.
       expect(j?.lease_until).toBeGreaterThan(Date.now() + 5_000);
-      await testEnv.DB.prepare("UPDATE jobs SET lease_until = ? WHERE id = ?").bind(Date.now() - 1, id).run();
+      await testEnv.DB.prepare("UPDATE jobs SET lease_until = ? WHERE id = ?")
+        .bind(Date.now() - 1, id)
+        .run();
       expect(j?.error?.type).toMatch(/gpu-(unavailable|timeout)/);
     }
     const r = await deliver("gmcnn-jobs-dlq", { job_id: id });
@@ -391,7 +393,8 @@ async function newKeyFor(accountId: string) {
   return (await res.json()) as { api_key: string };
 }
 
-describe("outgoing webhooks", () => {
+// Queue deliveries take seconds each (retry delays of 1 s here): room for a loaded CI machine.
+describe("outgoing webhooks", { timeout: 90_000 }, () => {
   it("a receiver that fails twice then succeeds gets one success, same webhook-id, verifiable signatures", async () => {
     const r = await receiver("flaky", { failFirst: 2 });
     const res = await submit({ ...dev }, { webhook: r.url, webhook_events_filter: "completed" });
@@ -432,7 +435,7 @@ describe("outgoing webhooks", () => {
         };
         return x.deliveries[0]?.status === "failed" ? x.deliveries[0] : undefined;
       },
-      40,
+      80,
     );
     expect(d.attempts).toHaveLength(7);
     expect((await r.received()).length).toBe(7);
@@ -476,7 +479,7 @@ describe("outgoing webhooks", () => {
   });
 });
 
-describe("incoming webhook triggers", () => {
+describe("incoming webhook triggers", { timeout: 60_000 }, () => {
   it("verifies, creates a job billed to the integration's account, drops replays and refuses tampering", async () => {
     const { account, api_key } = await newAccount(4);
     const created = await admin("/v1/admin/integrations", { name: `pix-${Date.now() % 100000}`, account_id: account.id });
