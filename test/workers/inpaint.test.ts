@@ -72,6 +72,7 @@ describe("POST /v1/inpaint", () => {
     const p = await pair(32, 24);
     const res = await post(form(p.image, p.mask), { ...auth(), "X-Request-Id": "trace-42" });
     expect(res.headers.get("x-request-id")).toBe("trace-42");
+    expect(res.headers.get("ratelimit")).toMatch(/^"default";r=\d+;t=\d+$/);
   });
 
   it("answers JPEG for JPEG, and PNG when output_format says so (unmasked = decoded input)", async () => {

@@ -164,6 +164,22 @@ describe("POST /v1/jobs", () => {
     expect(jobs?.n).toBe(1);
   });
 
+  it("50 concurrent jobs against credits for 20: exactly 20 accepted and charged, never below zero", async () => {
+    const { account, api_key } = await newAccount(20);
+    const results = await Promise.all(Array.from({ length: 50 }, () => submit(bearer(api_key), {}, null)));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 202)).toHaveLength(20);
+    expect(statuses.filter((s) => s === 402)).toHaveLength(30);
+    const ids = await Promise.all(results.filter((r) => r.status === 202).map(async (r) => ((await r.json()) as JobDoc).id));
+    for (const id of ids) expect((await finished(id, bearer(api_key))).status).toBe("succeeded");
+    const l = await ledger(account.id);
+    expect(l).toMatchObject({ n: 21, sum: 0, balance: 0, holds: 0 });
+    const low = await testEnv.DB.prepare("SELECT MIN(balance_after) AS low FROM ledger WHERE account_id = ?")
+      .bind(account.id)
+      .first<{ low: number }>();
+    expect(low?.low).toBe(0);
+  });
+
   it("refuses what it cannot run before accepting it: nothing stored, nothing charged", async () => {
     const { account, api_key } = await newAccount(0);
     await expectProblem(await submit(bearer(api_key)), 402, "payment-required");

@@ -13,6 +13,7 @@ import { getAccount } from "../billing/accounts.ts";
 import { createJob } from "../jobs/create.ts";
 import { jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobView } from "../jobs/view.ts";
+import { enforceRateLimit } from "../ratelimit.ts";
 import { problemResponses } from "../openapi.ts";
 import { newSecret, verifyWebhook } from "../webhooks/signature.ts";
 import { jsonBody, requireAdmin } from "./admin.ts";
@@ -88,6 +89,8 @@ export function registerHooks(app: AppInstance): void {
       const body = await c.req.text();
       const tolerance = Number(c.env.HOOK_TOLERANCE_S) > 0 ? Number(c.env.HOOK_TOLERANCE_S) : 300;
       const { id } = await verifyWebhook(integration.secret, c.req.raw.headers, body, { toleranceS: tolerance });
+      // Signed events count against a rate limit of their own, like an API key's.
+      await enforceRateLimit(c, `hook:${name}`);
 
       // Claim the webhook-id first: of two concurrent deliveries of one event, one creates the job.
       const claimed = await c.env.DB.prepare(

@@ -82,7 +82,6 @@ async function inpaintHandler(c: Context<AppEnv>): Promise<Response> {
     cacheControl: c.req.header("cache-control"),
     ifNoneMatch: c.req.header("if-none-match"),
   });
-  // A returned Response does not get the headers set on the context (the request id's).
-  res.headers.set("X-Request-Id", c.get("requestId"));
-  return res;
+  // Through the context, so the headers middleware set on it (request id, rate limit) are kept.
+  return c.body(res.body as ReadableStream, { status: res.status as 200, headers: res.headers });
 }
