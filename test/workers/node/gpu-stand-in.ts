@@ -1,20 +1,3 @@
-/**
- * The GPU side of the Worker tests: the real GPU function app (gpu-jobs/server/app.ts) on a real
- * 127.0.0.1 socket, with a deterministic fill instead of the model so tests are fast and can
- * check exact pixels. Path prefixes give the failure modes a deployment meets:
- *   /ok       the app as deployed (fill colour FILL, manifest "stand-in@1")
- *   /secret   the same app requiring `Authorization: Bearer stand-in-secret`
- *   /busy     its queue permanently full: the real 503 gpu-busy with Retry-After
- *   /slow     each inference takes SLOW_MS (for the edge's timeout)
- *   /garbage  answers 200 with bytes that are not the protocol
- *   /v2       like /ok but serving "stand-in@2" (a new model version)
- *   /counted  like /ok, each inference takes COUNTED_MS; GET /counted/count = inferences so far
- *   /metered  like /ok with room for 64 concurrent calls; GET /metered/count = inferences so far
- *             (billing.test.ts only: its counts must not move with other files' calls)
- *   /jobs      like /ok; GET /jobs/count = inferences so far (jobs.test.ts only, likewise)
- */
-import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { createGpuApp } from "../../../gpu-jobs/server/app.ts";
 import { BoundedQueue } from "../../../gpu-jobs/server/queue.ts";
@@ -22,6 +5,7 @@ import type { ModelRunner } from "../../../gpu-jobs/server/threaded-runner.ts";
 import { type Mask, newImage, type RgbaImage } from "../../../shared/imaging/types.ts";
 import { INFER_CONTENT_TYPE } from "../../../shared/protocol.ts";
 import type { ModelManifest } from "../../../shared/schemas/manifest.ts";
+import { serveLocal } from "./serve-local.ts";
 
 export const FILL = [12, 200, 99] as const;
 export const SLOW_MS = 3000;
@@ -80,15 +64,5 @@ export async function startStandIn(): Promise<{ url: string; close: () => Promis
   root.route("/jobs", gpuApp({ onInfer: () => jobs++ }));
   root.post("/garbage/v1/infer", (c) => c.body("not the protocol", 200, { "Content-Type": INFER_CONTENT_TYPE }));
 
-  const server = serve({ fetch: root.fetch, port: 0, hostname: "127.0.0.1" });
-  await new Promise<void>((r) => server.once("listening", () => r()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        (server as import("node:http").Server).closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return serveLocal(root.fetch);
 }

@@ -1,17 +1,5 @@
-/**
- * A webhook receiver and file host for the Worker tests, on a real 127.0.0.1 socket:
- *   POST /hooks/:name      records { headers, body, at, status } and answers per its behaviour
- *   GET  /hooks/:name      the recorded requests (JSON array, oldest first)
- *   PUT  /behaviour/:name  { failFirst?, failStatus? = 500, retryAfter?, status? = 204, delayMs? }:
- *                          the first failFirst requests get failStatus (with Retry-After if given),
- *                          the rest get status; each waits delayMs first
- *   PUT  /files/:name      stores the body with its content-type; GET /files/:name serves it
- *   GET  /redirect?to=url  302 to `to` (SSRF: redirects must not be followed)
- *   GET  /dns-query        DNS-over-HTTPS JSON stub (see DNS below)
- */
-import type { AddressInfo } from "node:net";
-import { serve } from "@hono/node-server";
 import { Hono } from "hono";
+import { serveLocal } from "./serve-local.ts";
 
 export interface Behaviour {
   failFirst?: number;
@@ -96,15 +84,5 @@ export async function startReceiver(): Promise<{ url: string; close(): Promise<v
     return c.body(JSON.stringify(doc), 200, { "Content-Type": "application/dns-json" });
   });
 
-  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
-  await new Promise<void>((r) => server.once("listening", () => r()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        (server as import("node:http").Server).closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return serveLocal(app.fetch);
 }
