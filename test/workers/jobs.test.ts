@@ -480,6 +480,26 @@ describe("outgoing webhooks", { timeout: 90_000 }, () => {
     expect(first.status).not.toBe("delivered");
   });
 
+  it("after a secret rotation, deliveries verify with the old secret and with the new one", async () => {
+    const { api_key } = await newAccount(3);
+    const k = bearer(api_key);
+    const old = ((await (await call("/v1/webhooks/default/secret", { headers: k })).json()) as { key: string }).key;
+    const rotated = (await (await call("/v1/webhooks/default/secret/rotate", { method: "POST", headers: k })).json()) as {
+      key: string;
+    };
+    expect(rotated.key).not.toBe(old);
+    const r = await receiver("rotation");
+    const job = (await (await submit(k, { webhook: r.url })).json()) as JobDoc;
+    await finished(job.id, k);
+    const [got] = await until("the delivery", async () => {
+      const g = await r.received();
+      return g.length ? g : undefined;
+    });
+    expect(got.headers["webhook-signature"].split(" ")).toHaveLength(2);
+    for (const secret of [old, rotated.key]) expect(() => new Webhook(secret).verify(got.body, got.headers)).not.toThrow();
+    expect(() => new Webhook(`whsec_${btoa("another secret, 24 bytes!")}`).verify(got.body, got.headers)).toThrow();
+  });
+
   it("410 Gone stops at once", async () => {
     const r = await receiver("gone", { status: 410 });
     const job = (await (await submit(dev, { webhook: r.url })).json()) as JobDoc;
