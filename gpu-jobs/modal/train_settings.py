@@ -137,14 +137,24 @@ def export_checkpoint(stage: int) -> str:
     return "best_gen.pt" if stage == 1 else "last_gen.pt"
 
 
+# What each generator fill (gpu-jobs/model/generator.py) changes against the paper, for manifests.
+FILL_DEVIATIONS = {
+    "zero": "none",
+    "pushpull": "fill=pushpull: the hole is pre-filled by a mask-weighted pyramid and the network predicts a "
+    "residual (last conv initialised at 0.05 x glorot); the paper feeds zeros",
+    "pushpull-harmonic": "fill=pushpull-harmonic: the hole is pre-filled by a mask-weighted pyramid relaxed by "
+    "100 harmonic (3x3 mean) steps, and the network predicts a residual over it (last conv initialised at "
+    "0.05 x glorot); the paper feeds zeros",
+}
+
+
 def training_block(cfg: dict, counts: dict, steps: int, hours: float, hardware: str, fill: str) -> dict:
     """The manifest's `training` object (shared/schemas/manifest.ts) for a run of this job."""
     stage2 = int(cfg.get("stage", 1)) == 2
     ae = float(cfg.get("ae_w", 1.44)) * (float(cfg.get("ae_stage2_factor", 2.0)) if stage2 else 1.0)
     losses = {"confidence_recon": float(cfg.get("recon_w", 1.68)), "known_l1": ae}
     deviations = [
-        "fill=pushpull: the hole is pre-filled by a mask-weighted pyramid and the network predicts a residual "
-        "(last conv zero-initialised); the paper feeds zeros" if fill == "pushpull" else "none",
+        FILL_DEVIATIONS[fill],
         "per-sample masks (the official code shares one mask per batch)",
         "RGB channel order (the official TF code is BGR)",
     ]

@@ -1,4 +1,4 @@
-"""Held-out evaluation: GMCNN against Telea, Navier-Stokes, mean fill and push-pull fill.
+"""Held-out evaluation: GMCNN against Telea, Navier-Stokes, mean fill and the push-pull fills.
 
     python3 -m model.evaluate --model ../gpu-jobs/models/gmcnn.pt [--n 100] [--json out.json]
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .generator import composite, pushpull_fill
+from .generator import composite, harmonic_fill, pushpull_fill
 from .masks import centre_mask, stroke_mask
 from .metrics import psnr, ssim
 
@@ -73,6 +73,13 @@ def pushpull(img, mask):
     return to_uint8(composite(pushpull_fill(x, 1 - m), x, m))
 
 
+def pushpull_harmonic(img, mask):
+    """The classical part of the shipped fill alone (no network): push-pull, then harmonic steps."""
+    x = to_tensor(img, "cpu")
+    m = torch.from_numpy(mask)[None, None]
+    return to_uint8(composite(harmonic_fill(pushpull_fill(x, 1 - m), 1 - m), x, m))
+
+
 def cv_inpaint(flag):
     def f(img, mask):
         return cv2.inpaint(img, (mask > 0.5).astype(np.uint8) * 255, 3, flag)
@@ -84,6 +91,7 @@ BASELINES = {
     "navier_stokes": cv_inpaint(cv2.INPAINT_NS),
     "mean_fill": mean_fill,
     "pushpull": pushpull,
+    "pushpull_harmonic": pushpull_harmonic,
 }
 
 

@@ -108,7 +108,7 @@ def main() -> None:
     else:
         torch.manual_seed(a.seed)
         gen = GMCNNGenerator(a.cnum, a.fill)
-        if a.fill == "pushpull":  # a zero last layer would make the parity test trivial
+        if a.fill.startswith("pushpull"):  # a zero last layer would make the parity test trivial
             torch.nn.init.xavier_uniform_(gen.merge18.conv.weight)
     if a.fp16_weights:  # compute in fp32 on the fp16-rounded weights, exactly what the ONNX holds
         with torch.no_grad():

@@ -21,6 +21,8 @@ from .evaluate import full_eval, table
 from .train import load_generator
 
 HERE = Path(__file__).resolve().parent.parent  # gpu-jobs/
+sys.path.insert(0, str(HERE / "modal"))  # the pure settings of the training job: one deviation text per fill
+from train_settings import FILL_DEVIATIONS  # noqa: E402
 MODELS = HERE / "models"
 
 
@@ -64,8 +66,7 @@ def main() -> None:
         "wall_time_hours": a.hours,
         "random_vgg": bool(cfg.get("random_vgg", False)),
         "deviations": [
-            "fill=pushpull: the hole is pre-filled by a mask-weighted pyramid and the network predicts a "
-            "residual (last conv initialised at 0.05 x glorot); the paper feeds zeros" if gen.fill == "pushpull" else "none",
+            FILL_DEVIATIONS[gen.fill],
             "per-sample masks (the official code shares one mask per batch)",
             "RGB channel order (the official TF code is BGR)",
         ],

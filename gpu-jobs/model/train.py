@@ -41,7 +41,8 @@ class Config:
     out: str = "../runs/stage1"
     init: str = ""             # start weights from this generator checkpoint (weights only)
     cnum: int = 32
-    fill: str = "pushpull"     # "zero" = the paper; "pushpull" = residual over a pyramid fill
+    fill: str = "pushpull"     # "zero" = the paper; "pushpull" = residual over a pyramid fill;
+                               # "pushpull-harmonic" = over that fill relaxed by harmonic steps
     crop: int = 128
     batch: int = 6
     steps: int = 1000

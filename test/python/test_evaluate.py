@@ -32,7 +32,7 @@ def test_full_eval_runs_model_and_baselines_in_one_table(tmp_path):
     res = full_eval({"tiny": GMCNNGenerator(8, "pushpull", residual_init=0.0).eval()}, str(tmp_path), 2)
     assert res["_n"] == 2
     for kind in ("center", "freeform"):
-        assert set(res[kind]) == {"telea", "navier_stokes", "mean_fill", "pushpull", "tiny", "_hole_ratio"}
+        assert set(res[kind]) == {"telea", "navier_stokes", "mean_fill", "pushpull", "pushpull_harmonic", "tiny", "_hole_ratio"}
         # an untrained push-pull GMCNN is exactly the push-pull fill
         assert res[kind]["tiny"] == res[kind]["pushpull"]
     # on a smooth gradient, interpolating fills beat the mean colour inside the hole

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 import pytest
 
-from model.generator import GMCNNGenerator, InpaintGraph, SameConv, count_params, pushpull_fill
+from model.generator import GMCNNGenerator, InpaintGraph, SameConv, count_params, harmonic_fill, pushpull_fill
 
 
 def test_cnum32_has_exactly_the_official_parameter_count():
@@ -107,3 +107,31 @@ def test_pushpull_of_a_constant_image_is_that_constant():
     m = torch.zeros(1, 1, 40, 52)
     m[..., :30, :45] = 1
     assert torch.allclose(pushpull_fill(x, 1 - m), x, atol=1e-5)
+
+
+@torch.no_grad()
+def test_harmonic_fill_keeps_known_pixels_and_converges_to_the_laplace_solution():
+    # A linear ramp is harmonic: relaxing a hole in it must bring the fill back to the ramp.
+    h, w = 40, 56
+    ramp = torch.linspace(-0.8, 0.8, w).repeat(1, 3, h, 1)
+    m = torch.zeros(1, 1, h, w)
+    m[..., 8:32, 10:46] = 1
+    known = 1 - m
+    start = pushpull_fill(ramp, known)
+    err = lambda x: ((x - ramp).abs() * m).sum() / m.sum()  # noqa: E731
+    few, many = harmonic_fill(start, known, 10), harmonic_fill(start, known, 2000)
+    assert torch.equal(few * known, start * known) and torch.equal(many * known, start * known)
+    assert err(many) < err(few) < err(start)
+    assert err(many) < 0.005
+    # Mean-value property: every hole pixel ends between its neighbours' extremes (no overshoot).
+    assert many.min() >= ramp.min() - 1e-6 and many.max() <= ramp.max() + 1e-6
+
+
+@torch.no_grad()
+def test_harmonic_variant_is_the_relaxed_pyramid_fill_plus_the_residual():
+    g = GMCNNGenerator(16, "pushpull-harmonic", residual_init=0.0).eval()
+    x = torch.rand(1, 3, 48, 64) * 2 - 1
+    m = torch.zeros(1, 1, 48, 64)
+    m[..., 10:30, 10:40] = 1
+    want = harmonic_fill(pushpull_fill(x, 1 - m), 1 - m).clamp(-1, 1)
+    assert torch.allclose(g(x, m), want, atol=1e-6)
