@@ -14,7 +14,9 @@ export const ModelManifest = z
       params: z.number().int().positive(),
       fill: z
         .enum(["zero", "pushpull", "pushpull-harmonic"])
-        .describe("zero: the paper; pushpull: residual over a pyramid fill; pushpull-harmonic: over that fill relaxed by harmonic steps"),
+        .describe(
+          "zero: the paper; pushpull: residual over a pyramid fill; pushpull-harmonic: over that fill relaxed by harmonic steps",
+        ),
     }),
     file: z.string().min(1).describe("ONNX file, relative to the manifest"),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
