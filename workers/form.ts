@@ -45,18 +45,22 @@ function coerce(type: JsonType | undefined, raw: string): unknown {
   return raw; // left as is: zod names the field and the expected type
 }
 
-const issueList = (e: z.ZodError) => e.issues.map((i) => ({ field: i.path.join(".") || null, code: i.code, message: i.message }));
+/**
+ * 400 invalid-options listing every zod issue (field path under `prefix`, code, message): the one
+ * way the API reports invalid fields, wherever the schema was applied.
+ */
+export function invalidOptions(e: z.ZodError, prefix: readonly PropertyKey[] = []): Problem {
+  const issues = e.issues.map((i) => ({ field: [...prefix, ...i.path].join(".") || null, code: i.code, message: i.message }));
+  const detail = issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; ");
+  return new Problem("invalid-options", detail, { issues });
+}
 
 /** Options from the non-file fields; 400 invalid-options lists every zod issue. */
 export function optionsFromFields(fields: Record<string, string>): InpaintOptions {
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) raw[k] = coerce(FIELD_TYPES[k], v);
   const r = InpaintOptions.safeParse(raw);
-  if (!r.success) {
-    const issues = issueList(r.error);
-    const detail = issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; ");
-    throw new Problem("invalid-options", detail, { issues });
-  }
+  if (!r.success) throw invalidOptions(r.error);
   return r.data;
 }
 
@@ -86,10 +90,7 @@ async function readShapes(v: FormValue): Promise<MaskShapes> {
     });
   }
   const r = MaskShapes.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => ({ field: ["mask_shapes", ...i.path].join("."), code: i.code, message: i.message }));
-    throw new Problem("invalid-options", issues.map((i) => `${i.field}: ${i.message}`).join("; "), { issues });
-  }
+  if (!r.success) throw invalidOptions(r.error, ["mask_shapes"]);
   return r.data;
 }
 

@@ -243,15 +243,20 @@ describe("a 4000x3000 phone photo with two thin strokes", () => {
   }, 120_000);
 });
 
+/** An account with `credits` made through the admin API; the Authorization header of its key. */
+async function newAccountKey(name: string, credits: number) {
+  const created = await send(`${stack.edgeUrl}/v1/admin/accounts`, {
+    body: JSON.stringify({ name, credits }),
+    headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
+  });
+  expect(created.status).toBe(201);
+  const { api_key } = (await created.json()) as { api_key: string };
+  return { Authorization: `Bearer ${api_key}` };
+}
+
 describe("accounts and billing through the local stack", () => {
   it("the admin creates an account with a key; one call is charged once", async () => {
-    const created = await send(`${stack.edgeUrl}/v1/admin/accounts`, {
-      body: JSON.stringify({ name: "e2e", credits: 3 }),
-      headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
-    });
-    expect(created.status).toBe(201);
-    const { api_key } = (await created.json()) as { api_key: string };
-    const key = { Authorization: `Bearer ${api_key}` };
+    const key = await newAccountKey("e2e", 3);
     const image = await encodeImage(photo(32, 24), "png");
     // Not the mask of the error tests below: their 503 test must not find this result cached.
     const mask = await encodeImage(maskImage(32, 24, { x: 14, y: 9, width: 5, height: 5 }), "png");
@@ -285,13 +290,7 @@ describe("an async job with a signed webhook through the local stack", () => {
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
     const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
     try {
-      const created = await send(`${stack.edgeUrl}/v1/admin/accounts`, {
-        body: JSON.stringify({ name: "e2e-jobs", credits: 5 }),
-        headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
-      });
-      expect(created.status).toBe(201);
-      const { api_key } = (await created.json()) as { api_key: string };
-      const key = { Authorization: `Bearer ${api_key}` };
+      const key = await newAccountKey("e2e-jobs", 5);
       const image = await encodeImage(photo(40, 32), "png");
       const f = inpaintForm(image, await encodeImage(maskImage(40, 32, { x: 12, y: 10, width: 8, height: 6 }), "png"));
       f.append("webhook", hook);

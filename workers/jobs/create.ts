@@ -9,9 +9,8 @@ import { availableCredits, hold, release } from "../billing/ledger.ts";
 import { callPrice, pricing } from "../billing/pricing.ts";
 import type { Bindings } from "../env.ts";
 import { deleteJobObjects, type JobRequest, storeInputs } from "./inputs.ts";
-import { errorOf } from "./run.ts";
 import { jobSettings } from "./settings.ts";
-import { failJob, getJob, insertJob, type JobRow, newJobId } from "./store.ts";
+import { errorOf, failJob, getJob, insertJob, type JobRow, newJobId } from "./store.ts";
 
 /** A job's credits stay held this long at most (retries included); the run settles far sooner. */
 const JOB_HOLD_TTL_MS = 24 * 3600_000;

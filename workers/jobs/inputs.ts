@@ -12,7 +12,7 @@ import type { MaskShapes } from "../../shared/schemas/shapes.ts";
 import { UploadId } from "../../shared/schemas/uploads.ts";
 import { EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectUpload, MIME } from "../codecs.ts";
 import { type Bindings, uploadLimits } from "../env.ts";
-import { readInpaintForm } from "../form.ts";
+import { invalidOptions, readInpaintForm } from "../form.ts";
 import { uploadHeader } from "../uploads.ts";
 import { assertSafeUrl, safeFetch } from "../webhooks/ssrf.ts";
 import { jobSettings } from "./settings.ts";
@@ -35,10 +35,7 @@ const URL_FETCH_TIMEOUT_MS = 20_000;
 function events(raw: unknown): WebhookEvent[] {
   if (raw === undefined) return ["completed"];
   const r = WebhookEventsFilter.safeParse(raw);
-  if (!r.success)
-    throw new Problem("invalid-options", `webhook_events_filter: ${r.error.issues[0].message}`, {
-      issues: [{ field: "webhook_events_filter", code: r.error.issues[0].code, message: r.error.issues[0].message }],
-    });
+  if (!r.success) throw invalidOptions(r.error, ["webhook_events_filter"]);
   return r.data;
 }
 
@@ -122,12 +119,7 @@ export async function jobRequestFromForm(env: Bindings, req: Request): Promise<J
 /** POST /v1/jobs as JSON: image by URL (or upload id), mask by URL or shapes. */
 export async function jobRequestFromJson(env: Bindings, raw: unknown): Promise<JobRequest> {
   const r = CreateJobJson.safeParse(raw);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => ({ field: i.path.join(".") || null, code: i.code, message: i.message }));
-    throw new Problem("invalid-options", issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; "), {
-      issues,
-    });
-  }
+  if (!r.success) throw invalidOptions(r.error);
   const { image_url, image_id, mask_url, mask_shapes, webhook, webhook_events_filter, ...opts } = r.data;
   const options: InpaintOptions = opts;
   if ((image_url === undefined) === (image_id === undefined))

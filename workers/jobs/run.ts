@@ -7,19 +7,25 @@
  * queue with backoff, and the dead-letter consumer ends the job `failed` with the last error.
  */
 import { isProblem, Problem } from "../../shared/problems.ts";
-import { FINAL_STATUSES, type JobError, type JobMessage } from "../../shared/schemas/jobs.ts";
+import { FINAL_STATUSES, type JobMessage } from "../../shared/schemas/jobs.ts";
 import { cacheHitPrice, pricing } from "../billing/pricing.ts";
 import type { Bindings } from "../env.ts";
 import type { InpaintForm } from "../form.ts";
 import { runInpaint } from "../inpaint-run.ts";
 import { enqueueWebhook, overdueDeliveries } from "../webhooks/deliver.ts";
-import { jobSettings } from "./settings.ts";
-import { claimJob, completeJob, expiredJobs, failJob, getJob, type JobRow, markPurged, releaseJob, staleJobs } from "./store.ts";
-import { jobView } from "./view.ts";
-
-const MAX_DELAY_S = 43_200;
-
-export const errorOf = (p: Problem): JobError => ({ type: p.type, title: p.title, status: p.status, detail: p.message });
+import { jobSettings, MAX_QUEUE_DELAY_S } from "./settings.ts";
+import {
+  claimJob,
+  completeJob,
+  errorOf,
+  expiredJobs,
+  failJob,
+  getJob,
+  type JobRow,
+  markPurged,
+  releaseJob,
+  staleJobs,
+} from "./store.ts";
 
 async function bytesAt(env: Bindings, key: string, what: string): Promise<Uint8Array> {
   const obj = await env.BLOBS.get(key);
@@ -41,7 +47,7 @@ async function formOf(env: Bindings, job: JobRow): Promise<InpaintForm> {
 /** Records the `completed` webhook of a job that has ended (idempotent). */
 async function announceFinal(env: Bindings, id: string): Promise<void> {
   const job = await getJob(env.DB, id);
-  if (job && FINAL_STATUSES.includes(job.status)) await enqueueWebhook(env, job.owner, await jobView(env, job), "completed");
+  if (job && FINAL_STATUSES.includes(job.status)) await enqueueWebhook(env, job, "completed");
 }
 
 async function runOne(msg: Message<JobMessage>, env: Bindings): Promise<void> {
@@ -57,9 +63,9 @@ async function runOne(msg: Message<JobMessage>, env: Bindings): Promise<void> {
   if (!job) {
     // Another run holds the lease: look again when it ends (it may have died by then).
     const wait = Math.ceil(((current.lease_until ?? Date.now()) - Date.now()) / 1000);
-    return msg.retry({ delaySeconds: Math.min(MAX_DELAY_S, Math.max(1, wait)) });
+    return msg.retry({ delaySeconds: Math.min(MAX_QUEUE_DELAY_S, Math.max(1, wait)) });
   }
-  await enqueueWebhook(env, job.owner, await jobView(env, job), "started");
+  await enqueueWebhook(env, job, "started");
 
   try {
     const res = await runInpaint(env, await formOf(env, job), { requestId: job.id });
@@ -82,7 +88,7 @@ async function runOne(msg: Message<JobMessage>, env: Bindings): Promise<void> {
     const p = isProblem(e) ? e : new Problem("internal", `the run failed: ${String((e as Error)?.message ?? e)}`);
     if (p.status >= 500 || p.kind === "rate-limited") {
       const planned = s.retryDelaysS[Math.min(msg.attempts - 1, s.retryDelaysS.length - 1)];
-      const delay = Math.min(MAX_DELAY_S, Math.max(p.retryAfter ?? 0, planned));
+      const delay = Math.min(MAX_QUEUE_DELAY_S, Math.max(p.retryAfter ?? 0, planned));
       // A second early: a queue may deliver the retry a little before its delay is up.
       await releaseJob(env.DB, id, errorOf(p), Date.now() + Math.max(0, delay - 1) * 1000);
       return msg.retry({ delaySeconds: delay });
@@ -104,12 +110,10 @@ export async function handleDeadJobs(batch: MessageBatch<JobMessage>, env: Bindi
     const job = await getJob(env.DB, msg.body.job_id);
     // A live run (a duplicate message went dead while it works) finishes the job itself.
     if (job && !FINAL_STATUSES.includes(job.status) && !(job.status === "processing" && (job.lease_until ?? 0) > Date.now())) {
-      const last = job.error;
+      const last = job.error ?? errorOf(new Problem("gpu-unavailable", ""));
       await failJob(env.DB, job, {
-        type: last?.type ?? new Problem("gpu-unavailable", "").type,
-        title: last?.title ?? "GPU function unavailable",
-        status: last?.status ?? 503,
-        detail: `gave up after ${job.attempts} attempt(s)${last?.detail ? `; last error: ${last.detail}` : ""}`,
+        ...last,
+        detail: `gave up after ${job.attempts} attempt(s)${last.detail ? `; last error: ${last.detail}` : ""}`,
       });
       await announceFinal(env, job.id);
     }

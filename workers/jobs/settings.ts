@@ -16,6 +16,9 @@ const list = (raw: string | undefined, fallback: number[]) => {
   return v.length ? v : fallback;
 };
 
+/** Longest delay a queue message can be given (Cloudflare Queues: 12 hours). */
+export const MAX_QUEUE_DELAY_S = 43_200;
+
 /** Published schedule of webhook attempts, seconds after the previous one (the first is now). */
 export const DEFAULT_WEBHOOK_SCHEDULE_S = [0, 5, 300, 1800, 7200, 18000, 36000];
 /** Backoff before re-running a job after a GPU failure, by failed attempt. */

@@ -4,6 +4,7 @@
  * being charged twice: the charge is a ledger row inserted in the same batch as the final UPDATE,
  * and only while the job is still processing and its credit hold still exists.
  */
+import type { Problem } from "../../shared/problems.ts";
 import type { JobError, JobStatus, WebhookEvent } from "../../shared/schemas/jobs.ts";
 import type { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { MaskShapes } from "../../shared/schemas/shapes.ts";
@@ -64,6 +65,9 @@ const parse = (r: RawRow): JobRow => ({
   error: r.error ? JSON.parse(r.error) : null,
   webhook_events: r.webhook_events.split(",").filter(Boolean) as WebhookEvent[],
 });
+
+/** A problem as a job records it (the error of a failed job, or the last transient one). */
+export const errorOf = (p: Problem): JobError => ({ type: p.type, title: p.title, status: p.status, detail: p.message });
 
 export const newJobId = (): string => `job_${crypto.randomUUID().replaceAll("-", "")}`;
 

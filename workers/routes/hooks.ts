@@ -10,6 +10,7 @@ import { Problem } from "../../shared/problems.ts";
 import { CreatedIntegration, CreateIntegration, HookEvent, Job } from "../../shared/schemas/jobs.ts";
 import type { AppInstance } from "../app-env.ts";
 import { getAccount } from "../billing/accounts.ts";
+import { invalidOptions } from "../form.ts";
 import { createJob } from "../jobs/create.ts";
 import { jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobView } from "../jobs/view.ts";
@@ -108,10 +109,7 @@ export function registerHooks(app: AppInstance): void {
           throw new Problem("bad-request", `the event is not JSON (${(e as Error).message})`);
         }
         const ev = HookEvent.safeParse(raw);
-        if (!ev.success)
-          throw new Problem("invalid-options", ev.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), {
-            issues: ev.error.issues.map((i) => ({ field: i.path.join("."), code: i.code, message: i.message })),
-          });
+        if (!ev.success) throw invalidOptions(ev.error);
         const d = ev.data.data;
         const req = await jobRequestFromJson(c.env, {
           ...(d.options ?? {}),

@@ -248,7 +248,7 @@ export function registerJobs(app: AppInstance): void {
       throw new Problem("job-finished", `job ${job.id} has already ended (${(await getJob(c.env.DB, job.id))?.status})`);
     const canceled = (await getJob(c.env.DB, job.id)) as JobRow;
     const view = await jobView(c.env, canceled);
-    await enqueueWebhook(c.env, canceled.owner, view, "completed");
+    await enqueueWebhook(c.env, canceled, "completed");
     return c.json(view);
   });
 

@@ -7,15 +7,14 @@
  * delivery failed. 2xx = delivered; 410 = the receiver is gone: stop; 3xx counts as a failure.
  */
 import { isProblem } from "../../shared/problems.ts";
-import type { Delivery, DeliveryMessage, Job, JobWebhookPayload, WebhookEvent } from "../../shared/schemas/jobs.ts";
+import type { Delivery, DeliveryMessage, JobWebhookPayload, WebhookEvent } from "../../shared/schemas/jobs.ts";
 import type { Bindings } from "../env.ts";
-import { jobSettings } from "../jobs/settings.ts";
+import { jobSettings, MAX_QUEUE_DELAY_S } from "../jobs/settings.ts";
+import type { JobRow } from "../jobs/store.ts";
+import { jobView } from "../jobs/view.ts";
 import { signingSecrets } from "./secrets.ts";
 import { newMessageId, webhookHeaders } from "./signature.ts";
 import { safeFetch } from "./ssrf.ts";
-
-/** Longest delay a queue message can be given (Cloudflare Queues: 12 hours). */
-const MAX_DELAY_S = 43_200;
 
 interface DeliveryRow {
   id: string;
@@ -34,16 +33,16 @@ interface DeliveryRow {
  * Records and sends the `event` webhook of `job` if the job has a webhook and its filter names
  * the event. Idempotent: one delivery per job and event, however often a run calls this.
  */
-export async function enqueueWebhook(env: Bindings, owner: string, job: Job, event: WebhookEvent): Promise<void> {
-  if (!job.webhook || !job.webhook_events_filter.includes(event)) return;
-  const payload: JobWebhookPayload = { type: `job.${event}`, timestamp: new Date().toISOString(), data: job };
+export async function enqueueWebhook(env: Bindings, job: JobRow, event: WebhookEvent): Promise<void> {
+  if (!job.webhook || !job.webhook_events.includes(event)) return;
+  const payload: JobWebhookPayload = { type: `job.${event}`, timestamp: new Date().toISOString(), data: await jobView(env, job) };
   const id = newMessageId();
   const now = Date.now();
   const inserted = await env.DB.prepare(
     `INSERT INTO webhook_deliveries (id, job_id, owner, event, url, body, status, attempts, next_attempt_at, created_at)
      VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (job_id, event) DO NOTHING`,
   )
-    .bind(id, job.id, owner, `job.${event}`, job.webhook, JSON.stringify(payload), now, now)
+    .bind(id, job.id, job.owner, `job.${event}`, job.webhook, JSON.stringify(payload), now, now)
     .run();
   if (inserted.meta.changes === 1) await env.WEBHOOKS.send({ delivery_id: id } satisfies DeliveryMessage);
 }
@@ -68,7 +67,7 @@ export function retryAfterSeconds(header: string | null, now = Date.now()): numb
 /** Delay before attempt `next` (1-based) per the schedule, raised to Retry-After. */
 export function nextDelaySeconds(schedule: number[], next: number, retryAfter: number): number {
   const planned = schedule[Math.min(next - 1, schedule.length - 1)] ?? 0;
-  return Math.min(MAX_DELAY_S, Math.max(planned, retryAfter));
+  return Math.min(MAX_QUEUE_DELAY_S, Math.max(planned, retryAfter));
 }
 
 interface AttemptOutcome {
