@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const m = (f: (r: (typeof runs)[number]) => number) => median(runs.map(f));
     const row = {
       decode_ms: m((r) => (r.st.read ?? 0) + (r.st.mask ?? 0) + (r.st.decode ?? 0)),
-      preprocess_composite_ms: m((r) => (r.st.pipeline ?? 0) - (r.st.gpu ?? 0)),
+      preprocess_composite_ms: m((r) => (r.st.plan ?? 0) + (r.st.infer ?? 0) + (r.st["post-process"] ?? 0) - (r.st.gpu ?? 0)),
       encode_ms: m((r) => r.st.encode ?? 0),
       edge_ms: m((r) => r.st.edge ?? 0),
       gpu_call_ms: m((r) => r.st.gpu ?? 0),

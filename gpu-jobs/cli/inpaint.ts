@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { featherFill } from "../../shared/imaging/composite.ts";
 import { jpegOrientation, orientImage, orientMask } from "../../shared/imaging/exif.ts";
 import { holeCount, maskFromImage } from "../../shared/imaging/mask.ts";
 import { holeRegions, inpaintPipeline } from "../../shared/imaging/pipeline.ts";
@@ -86,7 +87,7 @@ export async function inpaintFile(session: () => Promise<ModelSession>, job: Job
     o,
     (part, m) => inpaintRegion(s, part, m),
     holeRegions,
-    { inPlace: true },
+    { inPlace: true, post: (f, img, m) => featherFill(f.image, f.region.box, img, m, o.feather) },
   );
   await writeAtomic(job.out, await encodeImage(result, outFormat, o.jpeg_quality));
   return holes;

@@ -19,3 +19,22 @@ export function compositeInto(target: RgbaImage, patch: RgbaImage, box: Box, mas
     }
   }
 }
+
+/**
+ * Feathering as a fill post-process: blends the fill toward the original inside the hole edge
+ * (weight 0 at the edge, 1 at `width` px inside), so that a hard composite of the result equals
+ * `compositeInto(..., width)`.
+ */
+export function featherFill(fill: RgbaImage, box: Box, original: RgbaImage, mask: Mask, width: number): void {
+  if (width <= 0) return;
+  const weights = featherWeightsIn(mask, box, width);
+  for (let y = 0; y < box.height; y++) {
+    for (let x = 0; x < box.width; x++) {
+      const a = weights[y * box.width + x];
+      if (a >= 1) continue;
+      const t = ((box.y + y) * original.width + box.x + x) * 4;
+      const p = (y * box.width + x) * 4;
+      for (let c = 0; c < 3; c++) fill.data[p + c] = a * fill.data[p + c] + (1 - a) * original.data[t + c];
+    }
+  }
+}

@@ -6,6 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { componentBoxes, mergeOverlapping } from "../../shared/imaging/components.ts";
+import { featherFill } from "../../shared/imaging/composite.ts";
 import { jpegOrientation, orientImage, orientMask, withExifOrientation } from "../../shared/imaging/exif.ts";
 import { dilate, erode, featherWeights, featherWeightsIn } from "../../shared/imaging/mask.ts";
 import { inpaintPipeline } from "../../shared/imaging/pipeline.ts";
@@ -165,7 +166,10 @@ describe("crop planner (hand-checked)", () => {
           out.data.fill(1);
           return out;
         };
-        const { mask } = await inpaintPipeline(img, m, { ...o, dilate: dil, feather }, garbage, undefined, { inPlace: true });
+        const { mask } = await inpaintPipeline(img, m, { ...o, dilate: dil }, garbage, undefined, {
+          inPlace: true,
+          post: (f, whole, pm) => featherFill(f.image, f.region.box, whole, pm, feather),
+        });
         for (let i = 0; i < mask.data.length; i++) {
           if (mask.data[i]) continue;
           for (let c = 0; c < 4; c++) if (img.data[i * 4 + c] !== before[i * 4 + c]) return false;
