@@ -8,12 +8,14 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { Problem, type ProblemKind } from "../shared/problems.ts";
 import type { AppEnv, AppInstance } from "./app-env.ts";
+import { apiCors } from "./browser-tokens.ts";
 import { registerAdmin } from "./routes/admin.ts";
 import { registerDocs } from "./routes/docs.ts";
 import { registerHealth } from "./routes/health.ts";
 import { registerHooks } from "./routes/hooks.ts";
 import { registerInpaint } from "./routes/inpaint.ts";
 import { registerJobs } from "./routes/jobs.ts";
+import { registerTokens } from "./routes/tokens.ts";
 import { registerUploads } from "./routes/uploads.ts";
 import { registerUsage } from "./routes/usage.ts";
 import { registerWebhooks } from "./routes/webhooks.ts";
@@ -42,6 +44,8 @@ const KIND_BY_STATUS: Record<number, ProblemKind> = {
 export function createApp(): AppInstance {
   const app = new OpenAPIHono<AppEnv>();
   app.use(requestId({ limitLength: 128 }));
+  // Pages on other origins call /v1 with browser tokens (workers/browser-tokens.ts).
+  app.use("/v1/*", apiCors());
 
   registerHealth(app);
   registerInpaint(app);
@@ -51,6 +55,7 @@ export function createApp(): AppInstance {
   registerAdmin(app);
   registerJobs(app);
   registerHooks(app);
+  registerTokens(app);
   registerDocs(app);
 
   app.notFound((c) => renderProblem(c, new Problem("not-found", `no route for ${c.req.method} ${c.req.path}`)));

@@ -9,6 +9,7 @@ import type { MiddlewareHandler } from "hono";
 import { Problem } from "../shared/problems.ts";
 import type { AppEnv } from "./app-env.ts";
 import { findKey } from "./billing/accounts.ts";
+import { isBrowserToken, tokenCaller } from "./browser-tokens.ts";
 import { sha256Hex } from "./cache.ts";
 import { enforceRateLimit } from "./ratelimit.ts";
 
@@ -44,6 +45,13 @@ export const bearerToken = (header: string | undefined): string | undefined =>
 export const requireApiKey = (): MiddlewareHandler<AppEnv> => async (c, next) => {
   const presented = bearerToken(c.req.header("authorization"));
   if (!presented) throw new Problem("unauthorized", "send your API key as `Authorization: Bearer <key>`");
+  if (isBrowserToken(presented)) {
+    // A short-lived browser token (POST /v1/tokens) acts for its key, on its scopes' routes only.
+    const t = await tokenCaller(c, presented, configuredKeys(c.env.API_KEYS));
+    c.set("caller", t.caller);
+    await enforceRateLimit(c, t.caller.keyId, t.rateLimit);
+    return next();
+  }
   const owner = await findKey(c.env.DB, presented);
   let caller: Caller;
   if (owner) caller = { keyId: owner.keyId, accountId: owner.accountId };

@@ -15,6 +15,8 @@ export interface Bindings extends Env {
   MODAL_SECRET?: string;
   /** Signs job result URLs (workers/jobs/view.ts); unset: result URLs need the owner's API key. */
   URL_SIGNING_SECRET?: string;
+  /** "true" opens POST /demo/token (the local demo page's token source; `npm start` sets it). */
+  DEMO_TOKENS?: string;
 }
 
 export interface UploadLimits {
