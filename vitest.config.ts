@@ -4,7 +4,13 @@ import { defineConfig } from "vitest/config";
 // The Worker's suites run inside workerd with test/workers/vitest.config.ts.
 export default defineConfig({
   test: {
-    include: ["test/shared/**/*.test.ts", "test/gpu-jobs/**/*.test.ts", "test/e2e/**/*.test.ts"],
+    include: [
+      "test/shared/**/*.test.ts",
+      "test/gpu-jobs/**/*.test.ts",
+      "test/e2e/**/*.test.ts",
+      "test/sdk/**/*.test.ts",
+      "test/browser/**/*.test.ts",
+    ],
     environment: "node",
     testTimeout: 120_000,
     hookTimeout: 300_000,

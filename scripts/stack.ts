@@ -17,6 +17,7 @@ import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { buildWeb } from "../web/build.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -167,6 +168,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
 
   // The accounts database (migrations/) must be current before the Worker serves a request.
   await migrateLocalDb(persistTo, log);
+  // The demo page, the widget, the in-page model and /docs' Swagger UI: static assets beside the API.
+  const assets = await buildWeb();
   const vars: Record<string, string> = {
     GPU_URL: gpuUrl,
     API_KEYS: apiKey,
@@ -176,6 +179,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     // there is no DNS-over-HTTPS to ask (production keeps both guards: wrangler.toml).
     WEBHOOK_ALLOW_LOCAL: "true",
     SSRF_DOH_URL: "",
+    // The demo page at / gets its browser tokens from POST /demo/token (local only).
+    DEMO_TOKENS: "true",
     ...o.vars,
   };
   const edge = launch(
@@ -192,6 +197,8 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       "--persist-to",
       persistTo,
       "--show-interactive-dev-session=false",
+      "--assets",
+      assets,
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
     { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
@@ -269,6 +276,7 @@ async function main(): Promise<void> {
   const model = stack.gpu.model ? `${stack.gpu.model.name}@${stack.gpu.model.version} on ${stack.gpu.provider}` : "remote";
   console.log(`
 gmcnn-edge is running
+  demo       ${stack.edgeUrl}/   (paint over something, press Remove)
   edge API   ${stack.edgeUrl}   (docs ${stack.edgeUrl}/docs, OpenAPI ${stack.edgeUrl}/openapi.json)
   GPU        ${stack.gpuUrl}   (${model})
   API key    ${stack.apiKey}   (dev key: unmetered)

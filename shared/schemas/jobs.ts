@@ -77,6 +77,10 @@ export const Job = z.object({
 });
 export type Job = z.infer<typeof Job>;
 
+/** GET /v1/jobs: one page, newest first; `next_cursor` for the next. */
+export const JobList = z.object({ jobs: z.array(Job), next_cursor: z.string().nullable() });
+export type JobList = z.infer<typeof JobList>;
+
 /** Body of a job webhook (Standard Webhooks: type, timestamp, data). */
 export const JobWebhookPayload = z.object({
   type: z.enum(["job.started", "job.completed"]),

@@ -1,0 +1,102 @@
+/**
+ * Builds the static assets the edge serves beside the API (`wrangler dev|deploy --assets web/dist`):
+ *   /                      the demo page (web/demo/)
+ *   /widget/               <gmcnn-inpaint> (ES modules; the in-page model code is a lazy chunk),
+ *                          onnxruntime-web's browser bundles and gzipped WASM, the shipped model
+ *   /sdk.js                the SDK as one ES module
+ *   /assets/swagger-ui/    swagger-ui-dist, for /docs
+ *   /examples/coffee.png   the demo's starting picture
+ *   /_headers              cross-origin isolation (WASM threads) and CORS for the widget's files
+ * Quick when nothing changed: files are copied or compressed only when their source is newer.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { build } from "esbuild";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const WEB_DIST = join(ROOT, "web/dist");
+const ORT = join(ROOT, "node_modules/onnxruntime-web/dist");
+const SWAGGER = join(ROOT, "node_modules/swagger-ui-dist");
+const MODEL = join(ROOT, "gpu-jobs/models/gmcnn.onnx");
+
+const newer = (src: string, dst: string) => !existsSync(dst) || statSync(src).mtimeMs > statSync(dst).mtimeMs;
+
+function copy(src: string, dst: string, transform?: (b: Buffer) => Buffer): void {
+  if (!newer(src, dst)) return;
+  mkdirSync(dirname(dst), { recursive: true });
+  if (transform) writeFileSync(dst, transform(readFileSync(src)));
+  else copyFileSync(src, dst);
+}
+
+/** The model's file name carries its version, so a new model is a new URL (and a new cache entry). */
+export function modelFileName(): string {
+  const manifest = JSON.parse(readFileSync(join(ROOT, "gpu-jobs/models/gmcnn.manifest.json"), "utf8")) as {
+    name?: string;
+    version?: string;
+  };
+  return `${manifest.name ?? "gmcnn"}-${manifest.version ?? "0"}.onnx`;
+}
+
+const HEADERS = `# Cross-origin isolation: onnxruntime-web runs WASM with threads only in an isolated page.
+/
+  Cross-Origin-Opener-Policy: same-origin
+  Cross-Origin-Embedder-Policy: require-corp
+/index.html
+  Cross-Origin-Opener-Policy: same-origin
+  Cross-Origin-Embedder-Policy: require-corp
+# The widget, its runtime and its model may be loaded by pages on other origins.
+/widget/*
+  Access-Control-Allow-Origin: *
+  Cross-Origin-Resource-Policy: cross-origin
+  Cross-Origin-Embedder-Policy: require-corp
+/sdk.js
+  Access-Control-Allow-Origin: *
+  Cross-Origin-Resource-Policy: cross-origin
+`;
+
+export async function buildWeb(): Promise<string> {
+  const out = WEB_DIST;
+  const model = `models/${modelFileName()}`;
+  await build({
+    entryPoints: { "widget/gmcnn-inpaint": join(ROOT, "web/widget/index.ts"), demo: join(ROOT, "web/demo/demo.ts") },
+    outdir: out,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    target: "es2022",
+    minify: true,
+    sourcemap: true,
+    chunkNames: "widget/[name]-[hash]",
+    define: { __GMCNN_MODEL_FILE__: JSON.stringify(model) },
+    logLevel: "warning",
+    external: ["onnxruntime-web"],
+  });
+  await build({
+    entryPoints: { sdk: join(ROOT, "sdk/index.ts") },
+    outdir: out,
+    bundle: true,
+    format: "esm",
+    target: "es2022",
+    minify: true,
+    sourcemap: true,
+    logLevel: "warning",
+  });
+  copy(join(ROOT, "web/demo/index.html"), join(out, "index.html"));
+  copy(join(ROOT, "examples/coffee.png"), join(out, "examples/coffee.png"));
+  for (const f of ["ort.wasm.bundle.min.mjs", "ort.webgpu.bundle.min.mjs"]) copy(join(ORT, f), join(out, "widget/ort", f));
+  // Workers static assets stop at 25 MiB a file; gzipped, the WASM binaries are 3.5 and 6.4 MiB.
+  for (const f of ["ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.asyncify.wasm"])
+    copy(join(ORT, f), join(out, "widget/ort", `${f}.gz`), (b) => gzipSync(b, { level: 6 }));
+  copy(MODEL, join(out, "widget", model));
+  for (const f of ["swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"])
+    copy(join(SWAGGER, f), join(out, "assets/swagger-ui", f));
+  writeFileSync(join(out, "_headers"), HEADERS);
+  return out;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const t = Date.now();
+  buildWeb().then((dir) => console.log(`web assets in ${dir} (${Date.now() - t} ms)`));
+}
