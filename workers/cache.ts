@@ -1,7 +1,9 @@
 /**
- * Content-addressed result cache. The key is a SHA-256 over the exact inputs: the image bytes'
- * hash, the normalised mask's hash, the model's name@version and the canonical JSON of the
- * options (defaults filled in, keys sorted) with the output format resolved. The bytes live in
+ * Result cache, one per account. The key is a SHA-256 over the owner (an account, or a dev key)
+ * and the exact inputs: the image bytes' hash, the normalised mask's hash, the model's
+ * name@version and the canonical JSON of the options (defaults filled in, keys sorted) with the
+ * output format resolved. Keyed by owner, a hit, a 304 and the hit price tell a customer only
+ * about their own earlier calls, never that someone else sent the same image and mask. The bytes live in
  * R2 (`results/<key>`, the durable copy) with the Workers Cache API in front (per data centre,
  * fast); a Cache API miss that R2 answers is copied back into the Cache API.
  */
@@ -32,6 +34,8 @@ export function canonicalJson(v: unknown): string {
 }
 
 export interface KeyParts {
+  /** Whose cache: the account id, or the dev key's id (workers/auth.ts ownerOf). */
+  account: string;
   /** SHA-256 of the image bytes (= the upload id). */
   image: string;
   /** SHA-256 of the normalised mask (see routes/inpaint.ts). */
@@ -43,20 +47,33 @@ export interface KeyParts {
 }
 
 /** Bumped when what a key means changes (pipeline semantics), so old entries stop matching. */
-const KEY_VERSION = 1;
+const KEY_VERSION = 2; // 2: keyed per account
 
 export const cacheKey = (p: KeyParts): Promise<string> => sha256Hex(canonicalJson({ v: KEY_VERSION, ...p }));
 
 export const etagOf = (key: string): string => `"${key}"`;
 
-/** The If-None-Match header lists this ETag (or is `*`). */
-export function matchesEtag(header: string | null, key: string): boolean {
+/** The If-None-Match header lists this ETag (`*` is not a tag: see notModified). */
+export function matchesEtag(header: string | null | undefined, key: string): boolean {
   if (!header) return false;
   const tag = etagOf(key);
   return header.split(",").some((t) => {
     const v = t.trim();
-    return v === "*" || v === tag || v === `W/${tag}`;
+    return v === tag || v === `W/${tag}`;
   });
+}
+
+/**
+ * Whether If-None-Match makes the answer a 304: it lists this key's ETag, or it is `*` and a
+ * result is stored under the key (RFC 9110 13.1.2: `*` matches a current representation only;
+ * with nothing stored, the call runs).
+ */
+export async function notModified(env: Bindings, header: string | null | undefined, key: string): Promise<boolean> {
+  if (matchesEtag(header, key)) return true;
+  if (!header?.split(",").some((t) => t.trim() === "*")) return false;
+  if (await caches.default.match(cacheRequest(key))) return true;
+  const head = await env.BLOBS.head(r2Key(key));
+  return head !== null && head.uploaded.getTime() + resultTtlSeconds(env) * 1000 >= Date.now();
 }
 
 export interface CachedResult {

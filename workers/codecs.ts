@@ -47,7 +47,7 @@ const decodeWebp = decodeWebpRaw as unknown as Decode;
 const encodeWebp = encodeWebpRaw as unknown as Encode;
 
 // The Emscripten (jpeg) inits take a compiled module first; their .d.ts only lists the options.
-type InitWithModule = (module: WebAssembly.Module) => Promise<unknown>;
+type InitWithModule = (module: WebAssembly.Module, options?: { printErr?: (m: string) => void }) => Promise<unknown>;
 const initJpegDec = initJpegDecRaw as unknown as InitWithModule;
 const initJpegEnc = initJpegEncRaw as unknown as InitWithModule;
 const initWebpDec = initWebpDecRaw as unknown as InitWithModule;
@@ -64,7 +64,9 @@ const once = (f: () => Promise<unknown>) => {
   };
 };
 const pngReady = once(() => Promise.all([initPngDec(pngWasm), initPngEnc(pngWasm)]));
-const jpegDecReady = once(() => initJpegDec(jpegDecWasm));
+/** Warnings libjpeg printed during the current decode (see decodeJpegChecked). */
+const jpegWarnings: string[] = [];
+const jpegDecReady = once(() => initJpegDec(jpegDecWasm, { printErr: (m: string) => jpegWarnings.push(m) }));
 const jpegEncReady = once(() => initJpegEnc(jpegEncWasm));
 const webpDecReady = once(() => initWebpDec(webpDecWasm));
 // The WebP encoder picks its SIMD or plain build by feature detection; workerd's V8 has SIMD,
@@ -72,6 +74,31 @@ const webpDecReady = once(() => initWebpDec(webpDecWasm));
 const webpEncReady = once(() => initWebpEnc(webpEncSimdWasm).catch(() => initWebpEnc(webpEncWasm)));
 
 const MB = 1024 * 1024;
+
+/**
+ * libjpeg's warnings for entropy data that ran out or went bad. It does not fail on them: the
+ * missing blocks decode as flat grey (a truncated baseline file with FF D9 appended comes out
+ * half grey), so they are errors here. "Extraneous bytes before marker" is harmless and kept.
+ */
+const JPEG_DATA_MISSING = /premature end|bad huffman code|found marker .* instead of RST|huffman table .* was not defined/i;
+
+let jpegQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * One JPEG decode with the warnings it printed. Decodes take turns (each is synchronous inside
+ * the codec anyway), so the warnings collected are this decode's only.
+ */
+function decodeJpegChecked(buf: ArrayBuffer): Promise<{ img: Pixels; warnings: string[] }> {
+  const run = jpegQueue.then(async () => {
+    await jpegDecReady();
+    jpegWarnings.length = 0;
+    // Raw sample order, no EXIF rotation: the size is the header's, as in the CLI.
+    const img = await decodeJpeg(buf, { preserveOrientation: false });
+    return { img, warnings: jpegWarnings.splice(0) };
+  });
+  jpegQueue = run.catch(() => undefined);
+  return run;
+}
 
 /**
  * Format and size from the header, against the limits. Throws 413 (bytes or dimensions), 415
@@ -124,14 +151,13 @@ const exactBuffer = (b: Uint8Array): ArrayBuffer =>
 /** Decodes an upload `inspectUpload` accepted; 422 when the codec fails or disagrees with the header. */
 export async function decodeUpload(bytes: Uint8Array, h: ImageHeader & { format: EdgeFormat }, what: string): Promise<RgbaImage> {
   let img: Pixels;
+  let warnings: string[] = [];
   try {
     if (h.format === "png") {
       await pngReady();
       img = await decodePng(exactBuffer(bytes));
     } else if (h.format === "jpeg") {
-      await jpegDecReady();
-      // Raw sample order, no EXIF rotation: the size is the header's, as in the CLI.
-      img = await decodeJpeg(exactBuffer(bytes), { preserveOrientation: false });
+      ({ img, warnings } = await decodeJpegChecked(exactBuffer(bytes)));
     } else {
       await webpDecReady();
       img = await decodeWebp(exactBuffer(bytes));
@@ -141,6 +167,11 @@ export async function decodeUpload(bytes: Uint8Array, h: ImageHeader & { format:
       field: what,
     });
   }
+  const missing = warnings.find((w) => JPEG_DATA_MISSING.test(w));
+  if (missing)
+    throw new Problem("undecodable-image", `${what} is truncated or corrupt (the JPEG decoder says: ${missing})`, {
+      field: what,
+    });
   if (!img || img.width !== h.width || img.height !== h.height)
     throw new Problem("undecodable-image", `${what} could not be decoded (corrupt data)`, { field: what });
   return { width: img.width, height: img.height, data: img.data };

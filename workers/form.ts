@@ -55,10 +55,14 @@ export function invalidOptions(e: z.ZodError, prefix: readonly PropertyKey[] = [
   return new Problem("invalid-options", detail, { issues });
 }
 
-/** Options from the non-file fields; 400 invalid-options lists every zod issue. */
-export function optionsFromFields(fields: Record<string, string>): InpaintOptions {
-  const raw: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields)) raw[k] = coerce(FIELD_TYPES[k], v);
+/**
+ * Options from the non-file fields; 400 invalid-options lists every zod issue. Field names are
+ * the caller's: they go into a null-prototype object, where `__proto__`, `constructor` and
+ * `prototype` are keys like any other (and so unknown options), never the object's prototype.
+ */
+export function optionsFromFields(fields: ReadonlyMap<string, string>): InpaintOptions {
+  const raw: Record<string, unknown> = Object.create(null);
+  for (const [k, v] of fields) raw[k] = coerce(Object.hasOwn(FIELD_TYPES, k) ? FIELD_TYPES[k] : undefined, v);
   const r = InpaintOptions.safeParse(raw);
   if (!r.success) throw invalidOptions(r.error);
   return r.data;
@@ -116,17 +120,18 @@ export async function readInpaintForm(req: Request, extra: readonly string[] = [
   } catch (e) {
     throw new Problem("bad-request", `the multipart body could not be parsed (${(e as Error)?.message ?? e})`);
   }
-  const fields: Record<string, string> = {};
-  const extras: Record<string, string> = {};
+  // Maps, not objects: a field named __proto__ must stay a field (and an unknown option).
+  const fields = new Map<string, string>();
+  const extras = new Map<string, string>();
   for (const [k, v] of form.entries() as unknown as Iterable<[string, FormValue]>) {
     if ((FILE_FIELDS as readonly string[]).includes(k) || (INPUT_FIELDS as readonly string[]).includes(k)) continue;
-    if (Object.hasOwn(fields, k)) throw new Problem("bad-request", `form field "${k}" is given more than once`, { field: k });
+    if (fields.has(k) || extras.has(k))
+      throw new Problem("bad-request", `form field "${k}" is given more than once`, { field: k });
     if (typeof v !== "string")
       throw new Problem("invalid-options", `unexpected file field "${k}" (only image and mask are files)`, {
         issues: [{ field: k, code: "unrecognized_keys", message: "unexpected file field" }],
       });
-    if (extra.includes(k)) extras[k] = v;
-    else fields[k] = v;
+    (extra.includes(k) ? extras : fields).set(k, v);
   }
   const options = optionsFromFields(fields); // before the files are read: cheap errors first
   const idValue = single(form, "image_id");
@@ -145,6 +150,6 @@ export async function readInpaintForm(req: Request, extra: readonly string[] = [
     mask: await fileBytes(form, "mask"),
     shapes: shapesValue === undefined ? undefined : await readShapes(shapesValue),
     options,
-    extras,
+    extras: Object.fromEntries(extras), // only the names in `extra`: no prototype keys
   };
 }

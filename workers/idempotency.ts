@@ -4,6 +4,10 @@
  * a repeat with the same request fingerprint gets the stored response and is charged nothing,
  * another fingerprint gets 422, and a repeat while the first still runs gets 409. Only
  * successful responses are kept: after a failure the key is free again, so a retry can succeed.
+ * Keys live per account: two accounts using the same key never see each other's response.
+ *
+ * `IdempotentRequest` is the one way routes use this (POST /v1/inpaint through its meter,
+ * POST /v1/jobs directly): what is stored and how a replay looks are decided here only.
  */
 import { Problem } from "../shared/problems.ts";
 import type { Bindings } from "./env.ts";
@@ -35,12 +39,7 @@ export function idempotencyKeyOf(header: string | undefined): string | undefined
 const blobKey = (accountId: string, key: string) => `idempotency/${accountId}/${encodeURIComponent(key)}`;
 
 /** Claims the key for this request; answers the stored response when it is a replay. */
-export async function claim(
-  env: Bindings,
-  accountId: string,
-  key: string,
-  fingerprint: string,
-): Promise<StoredResponse | undefined> {
+async function claim(env: Bindings, accountId: string, key: string, fingerprint: string): Promise<StoredResponse | undefined> {
   const db = env.DB;
   const now = Date.now();
   const [, inserted, current] = await db.batch([
@@ -74,7 +73,7 @@ export async function claim(
 }
 
 /** Stores the response of the request that claimed the key. */
-export async function complete(env: Bindings, accountId: string, key: string, res: StoredResponse): Promise<void> {
+async function complete(env: Bindings, accountId: string, key: string, res: StoredResponse): Promise<void> {
   const blob = blobKey(accountId, key);
   await env.BLOBS.put(blob, res.body);
   await env.DB.prepare(
@@ -85,8 +84,65 @@ export async function complete(env: Bindings, accountId: string, key: string, re
 }
 
 /** Frees the key after a failure. */
-export async function abandon(env: Bindings, accountId: string, key: string): Promise<void> {
+async function abandon(env: Bindings, accountId: string, key: string): Promise<void> {
   await env.DB.prepare("DELETE FROM idempotency_keys WHERE account_id = ? AND key = ? AND state = 'pending'")
     .bind(accountId, key)
     .run();
+}
+
+/** Headers about this request rather than its result: never stored, never replayed. */
+const PER_REQUEST = /^(ratelimit|ratelimit-policy|retry-after|x-request-id|x-credits-.*|server-timing|idempotent-replayed)$/i;
+
+/** One request's use of an Idempotency-Key: claim it, then keep or free it by the outcome. */
+export class IdempotentRequest {
+  private claimed = false;
+
+  constructor(
+    private readonly env: Bindings,
+    readonly accountId: string,
+    readonly key: string,
+  ) {}
+
+  /** For a metered caller that sent the header; undefined without one (or for a dev key: nothing to bill, nothing kept). */
+  static of(env: Bindings, accountId: string | undefined, header: string | undefined): IdempotentRequest | undefined {
+    const key = idempotencyKeyOf(header);
+    return key === undefined || !accountId ? undefined : new IdempotentRequest(env, accountId, key);
+  }
+
+  /**
+   * The stored response (`Idempotent-Replayed: true`) when this is a repeat of a finished request,
+   * else undefined and this request owns the key. 422 for another request, 409 while in flight.
+   */
+  async claim(fingerprint: string): Promise<Response | undefined> {
+    const stored = await claim(this.env, this.accountId, this.key, fingerprint);
+    if (!stored) {
+      this.claimed = true;
+      return undefined;
+    }
+    return new Response(stored.body, { status: stored.status, headers: { ...stored.headers, "Idempotent-Replayed": "true" } });
+  }
+
+  /** The claimed request ended with `res`: a 2xx is kept for replays, anything else frees the key. */
+  async finish(res: Response): Promise<Response> {
+    if (!this.claimed) return res;
+    this.claimed = false;
+    if (res.status < 200 || res.status >= 300) {
+      await abandon(this.env, this.accountId, this.key);
+      return res;
+    }
+    const body = await res.arrayBuffer();
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => {
+      if (!PER_REQUEST.test(k)) headers[k] = v;
+    });
+    await complete(this.env, this.accountId, this.key, { status: res.status, headers, body });
+    return new Response(body, res);
+  }
+
+  /** The claimed request threw: the key is free for a retry. */
+  async fail(): Promise<void> {
+    if (!this.claimed) return;
+    this.claimed = false;
+    await abandon(this.env, this.accountId, this.key);
+  }
 }

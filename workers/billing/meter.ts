@@ -9,35 +9,29 @@ import type { MiddlewareHandler } from "hono";
 import { Problem } from "../../shared/problems.ts";
 import type { AppEnv } from "../app-env.ts";
 import type { Bindings } from "../env.ts";
-import { abandon, claim, complete, idempotencyKeyOf, type StoredResponse } from "../idempotency.ts";
+import { IdempotentRequest } from "../idempotency.ts";
 import { availableCredits, balanceOf, type Hold, hold, release, settle } from "./ledger.ts";
 import { cacheHitPrice, callPrice, pricing } from "./pricing.ts";
 
 /** A hold outlives any call (several GPU calls for many regions), then stops counting. */
 const HOLD_TTL_MS = 15 * 60_000;
 
-/** Headers of a response that are about this request, not its result: never replayed. */
-const PER_REQUEST = /^(ratelimit|ratelimit-policy|retry-after|x-request-id|x-credits-.*|server-timing)$/i;
-
 export class Meter {
   private hold?: Hold;
-  private claimed = false;
   private replayed = false;
 
   constructor(
     private readonly env: Bindings,
     readonly accountId: string,
-    private readonly idempotencyKey: string | undefined,
+    private readonly idempotency: IdempotentRequest | undefined,
     private readonly requestId: string | undefined,
   ) {}
 
-  /** Idempotency-Key: a stored response to replay (charged nothing), or undefined to go on. */
-  async claim(fingerprint: string): Promise<StoredResponse | undefined> {
-    if (this.idempotencyKey === undefined) return undefined;
-    const stored = await claim(this.env, this.accountId, this.idempotencyKey, fingerprint);
-    if (stored) this.replayed = true;
-    else this.claimed = true;
-    return stored;
+  /** Idempotency-Key: the stored response to replay (charged nothing), or undefined to go on. */
+  async claim(fingerprint: string): Promise<Response | undefined> {
+    const replay = await this.idempotency?.claim(fingerprint);
+    if (replay) this.replayed = true;
+    return replay;
   }
 
   /** Holds the full price of a call on this image; 402 when the available credits fall short. */
@@ -69,18 +63,8 @@ export class Meter {
       this.hold = undefined;
     }
     remaining ??= (await balanceOf(this.env.DB, this.accountId)) ?? 0;
-    let out = new Response(res.body, res);
-    if (this.claimed && this.idempotencyKey !== undefined) {
-      if (res.status >= 200 && res.status < 300) {
-        const body = await out.arrayBuffer();
-        const headers: Record<string, string> = {};
-        res.headers.forEach((v, k) => {
-          if (!PER_REQUEST.test(k)) headers[k] = v;
-        });
-        await complete(this.env, this.accountId, this.idempotencyKey, { status: res.status, headers, body });
-        out = new Response(body, res);
-      } else await abandon(this.env, this.accountId, this.idempotencyKey);
-    }
+    const kept = this.idempotency ? await this.idempotency.finish(res) : res;
+    const out = new Response(kept.body, kept);
     out.headers.set("X-Credits-Charged", String(charged));
     out.headers.set("X-Credits-Remaining", String(remaining));
     return out;
@@ -95,7 +79,12 @@ export const meterCall = (): MiddlewareHandler<AppEnv> => async (c, next) => {
     await next();
     return;
   }
-  const meter = new Meter(c.env, accountId, idempotencyKeyOf(c.req.header("idempotency-key")), c.get("requestId"));
+  const meter = new Meter(
+    c.env,
+    accountId,
+    IdempotentRequest.of(c.env, accountId, c.req.header("idempotency-key")),
+    c.get("requestId"),
+  );
   c.set("meter", meter);
   await next();
   c.res = await meter.finish(c.res);

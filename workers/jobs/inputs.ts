@@ -4,6 +4,7 @@
  * or from JSON naming URLs, which the edge fetches under the upload limits and the SSRF guard.
  * What needs decoded pixels (mask coverage) is checked by the run.
  */
+import { checkShapesCost } from "../../shared/imaging/rasterize.ts";
 import { Problem } from "../../shared/problems.ts";
 import type { WebhookEvent } from "../../shared/schemas/jobs.ts";
 import { CreateJobJson, WebhookEventsFilter } from "../../shared/schemas/jobs.ts";
@@ -13,7 +14,7 @@ import { UploadId } from "../../shared/schemas/uploads.ts";
 import { EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectUpload, MIME } from "../codecs.ts";
 import { type Bindings, uploadLimits } from "../env.ts";
 import { invalidOptions, readInpaintForm } from "../form.ts";
-import { uploadHeader } from "../uploads.ts";
+import { uploadHeader, uploadKey } from "../uploads.ts";
 import { assertSafeUrl, safeFetch } from "../webhooks/ssrf.ts";
 import { jobSettings } from "./settings.ts";
 import type { JobInput } from "./store.ts";
@@ -22,7 +23,7 @@ import type { JobInput } from "./store.ts";
 export interface JobRequest {
   image:
     | { bytes: Uint8Array; header: ImageHeader & { format: EdgeFormat } }
-    | { uploadId: string; header: ImageHeader & { format: EdgeFormat } };
+    | { uploadId: string; key: string; header: ImageHeader & { format: EdgeFormat } };
   mask: { bytes: Uint8Array } | { shapes: MaskShapes };
   options: InpaintOptions;
   webhook: string | null;
@@ -103,21 +104,27 @@ async function fetchInput(env: Bindings, url: string, what: "image" | "mask"): P
   return out;
 }
 
+/** `owner`'s upload `id`, referenced by its key (not copied); 404 when it is not theirs. */
+async function ownUpload(env: Bindings, owner: string, id: string): Promise<JobRequest["image"]> {
+  return { uploadId: id, key: uploadKey(owner, id), header: await uploadHeader(env, owner, id) };
+}
+
 /** POST /v1/jobs as multipart/form-data: the /v1/inpaint form plus webhook fields. */
-export async function jobRequestFromForm(env: Bindings, req: Request): Promise<JobRequest> {
+export async function jobRequestFromForm(env: Bindings, owner: string, req: Request): Promise<JobRequest> {
   const form = await readInpaintForm(req, JOB_EXTRA_FIELDS);
   const webhook = checkedWebhook(env, form.extras.webhook);
   const webhookEvents = events(form.extras.webhook_events_filter);
   const image = form.image
     ? { bytes: form.image, header: inspectUpload(form.image, "image", uploadLimits(env), EDGE_FORMATS) }
-    : { uploadId: form.imageId as string, header: await uploadHeader(env, form.imageId as string) };
+    : await ownUpload(env, owner, form.imageId as string);
   if (form.mask) checkMask(form.mask, image.header, form.options, env);
+  else checkShapesCost((form.shapes as MaskShapes).shapes, image.header.width, image.header.height);
   const mask = form.mask ? { bytes: form.mask } : { shapes: form.shapes as MaskShapes };
   return { image, mask, options: form.options, webhook, webhookEvents };
 }
 
 /** POST /v1/jobs as JSON: image by URL (or upload id), mask by URL or shapes. */
-export async function jobRequestFromJson(env: Bindings, raw: unknown): Promise<JobRequest> {
+export async function jobRequestFromJson(env: Bindings, owner: string, raw: unknown): Promise<JobRequest> {
   const r = CreateJobJson.safeParse(raw);
   if (!r.success) throw invalidOptions(r.error);
   const { image_url, image_id, mask_url, mask_shapes, webhook, webhook_events_filter, ...opts } = r.data;
@@ -131,7 +138,7 @@ export async function jobRequestFromJson(env: Bindings, raw: unknown): Promise<J
   if (image_id !== undefined) {
     const id = UploadId.safeParse(image_id);
     if (!id.success) throw new Problem("bad-request", `image_id: ${id.error.issues[0].message}`, { field: "image_id" });
-    image = { uploadId: id.data, header: await uploadHeader(env, id.data) };
+    image = await ownUpload(env, owner, id.data);
   } else {
     const bytes = await fetchInput(env, image_url as string, "image");
     image = { bytes, header: inspectUpload(bytes, "image", uploadLimits(env), EDGE_FORMATS) };
@@ -141,7 +148,10 @@ export async function jobRequestFromJson(env: Bindings, raw: unknown): Promise<J
     const bytes = await fetchInput(env, mask_url, "mask");
     checkMask(bytes, image.header, options, env);
     mask = { bytes };
-  } else mask = { shapes: mask_shapes as MaskShapes };
+  } else {
+    checkShapesCost((mask_shapes as MaskShapes).shapes, image.header.width, image.header.height);
+    mask = { shapes: mask_shapes as MaskShapes };
+  }
   return { image, mask, options, webhook: hook, webhookEvents: webhook_events_filter ?? ["completed"] };
 }
 
@@ -152,7 +162,7 @@ export async function storeInputs(env: Bindings, jobId: string, r: JobRequest, b
   if ("bytes" in r.image) {
     imageKey = `jobs/${jobId}/image`;
     await env.BLOBS.put(imageKey, r.image.bytes, { httpMetadata: { contentType: MIME[h.format] } });
-  } else imageKey = `uploads/${r.image.uploadId}`;
+  } else imageKey = r.image.key;
   let mask: JobInput["mask"];
   if ("bytes" in r.mask) {
     mask = { key: `jobs/${jobId}/mask` };

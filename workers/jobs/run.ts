@@ -12,6 +12,7 @@ import { cacheHitPrice, pricing } from "../billing/pricing.ts";
 import type { Bindings } from "../env.ts";
 import type { InpaintForm } from "../form.ts";
 import { runInpaint } from "../inpaint-run.ts";
+import { uploadIdOfKey } from "../uploads.ts";
 import { enqueueWebhook, overdueDeliveries } from "../webhooks/deliver.ts";
 import { jobSettings, MAX_QUEUE_DELAY_S } from "./settings.ts";
 import {
@@ -37,7 +38,8 @@ async function bytesAt(env: Bindings, key: string, what: string): Promise<Uint8A
 async function formOf(env: Bindings, job: JobRow): Promise<InpaintForm> {
   const { image, mask, options } = job.input;
   const form: InpaintForm = { options, extras: {} };
-  if (image.key.startsWith("uploads/")) form.imageId = image.key.slice("uploads/".length);
+  const uploadId = uploadIdOfKey(image.key);
+  if (uploadId) form.imageId = uploadId;
   else form.image = await bytesAt(env, image.key, "image");
   if ("key" in mask) form.mask = await bytesAt(env, mask.key, "mask");
   else form.shapes = mask.shapes;
@@ -68,7 +70,7 @@ async function runOne(msg: Message<JobMessage>, env: Bindings): Promise<void> {
   await enqueueWebhook(env, job, "started");
 
   try {
-    const res = await runInpaint(env, await formOf(env, job), { requestId: job.id });
+    const res = await runInpaint(env, await formOf(env, job), { requestId: job.id, owner: job.owner });
     const key = `jobs/${id}/result`;
     const contentType = res.headers.get("content-type") ?? "application/octet-stream";
     await env.BLOBS.put(key, await res.arrayBuffer(), { httpMetadata: { contentType } });
@@ -133,7 +135,7 @@ export async function sweep(env: Bindings, now = Date.now()): Promise<{ resent: 
   if (overdue.length) await env.WEBHOOKS.sendBatch(overdue.map((delivery_id) => ({ body: { delivery_id } })));
   const expired = await expiredJobs(env.DB, now);
   for (const j of expired) {
-    // Uploads (uploads/<sha256>) are shared by content and kept by their own lifecycle.
+    // Uploads (uploads/<owner>/<sha256>) are their owner's until DELETE /v1/uploads/{id}.
     const keys = [`jobs/${j.id}/image`, `jobs/${j.id}/mask`, `jobs/${j.id}/result`];
     await env.BLOBS.delete(keys);
     await markPurged(env.DB, j.id, now);

@@ -3,7 +3,7 @@
  * then a 304 for a matching If-None-Match, a stored result, or a wait on an identical request in
  * flight (workers/coalesce.ts). `Cache-Control: no-store` / `no-cache` skips all three.
  */
-import { type CacheStatus, cacheKey, etagOf, lookupResult, matchesEtag } from "../cache.ts";
+import { type CacheStatus, cacheKey, etagOf, lookupResult, notModified } from "../cache.ts";
 import type { JoinResult } from "../coalesce.ts";
 import { backendFor } from "../gpu/index.ts";
 import { servedModel } from "../model-info.ts";
@@ -31,6 +31,7 @@ export async function cache(run: Run): Promise<Response | undefined> {
   run.keyModel = o.model?.includes("@") ? o.model : await servedModel(env, run.backend);
   // The input's format is fixed by the image hash, so "as the input" is a format of its own here.
   run.keyParts = {
+    account: run.ctx.owner,
     image: run.image.sha256,
     mask: run.mask.sha256,
     model: run.keyModel,
@@ -41,7 +42,7 @@ export async function cache(run: Run): Promise<Response | undefined> {
   run.bypass = /no-store|no-cache/i.test(run.ctx.cacheControl ?? "");
   if (run.bypass) return undefined;
 
-  if (matchesEtag(run.ctx.ifNoneMatch ?? null, run.key))
+  if (await notModified(env, run.ctx.ifNoneMatch, run.key))
     return reply(null, 304, { ETag: etagOf(run.key), "X-Cache": "HIT" satisfies CacheStatus });
   const hit = await hitResponse(run, { "X-Cache": "HIT" satisfies CacheStatus });
   if (hit) return hit;

@@ -19,6 +19,8 @@ import type { Timings } from "../timing.ts";
 /** What runInpaint needs of the request besides the form (a job run has no HTTP request). */
 export interface RunContext {
   requestId: string;
+  /** Whose uploads and cache: the account, or the dev key (workers/auth.ts ownerOf). */
+  owner: string;
   /** Metered callers of the synchronous route: Idempotency-Key and the credit hold. */
   meter?: Pick<Meter, "claim" | "reserve">;
   cacheControl?: string;

@@ -5,11 +5,11 @@
  * guard) and creates a job billed to the integration's account. Admin: POST /v1/admin/integrations.
  */
 import { z } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { Problem } from "../../shared/problems.ts";
 import { CreatedIntegration, CreateIntegration, HookEvent, Job } from "../../shared/schemas/jobs.ts";
 import type { AppInstance } from "../app-env.ts";
 import { getAccount } from "../billing/accounts.ts";
+import { limitBody } from "../body-limit.ts";
 import { invalidOptions } from "../form.ts";
 import { createJob } from "../jobs/create.ts";
 import { jobRequestFromJson } from "../jobs/inputs.ts";
@@ -76,12 +76,10 @@ export function registerHooks(app: AppInstance): void {
 
   app.post(
     "/v1/hooks/:integration",
-    bodyLimit({
-      maxSize: MAX_EVENT_BYTES,
-      onError: () => {
-        throw new Problem("payload-too-large", `an event is at most ${MAX_EVENT_BYTES} bytes (inputs go by URL)`);
-      },
-    }),
+    limitBody(
+      () => MAX_EVENT_BYTES,
+      (max) => new Problem("payload-too-large", `an event is at most ${max} bytes (inputs go by URL)`, { limit_bytes: max }),
+    ),
     async (c) => {
       const name = c.req.param("integration");
       const integration = await c.env.DB.prepare("SELECT * FROM integrations WHERE name = ?").bind(name).first<IntegrationRow>();
@@ -111,7 +109,7 @@ export function registerHooks(app: AppInstance): void {
         const ev = HookEvent.safeParse(raw);
         if (!ev.success) throw invalidOptions(ev.error);
         const d = ev.data.data;
-        const req = await jobRequestFromJson(c.env, {
+        const req = await jobRequestFromJson(c.env, integration.account_id, {
           ...(d.options ?? {}),
           image_url: d.image_url,
           mask_url: d.mask_url,

@@ -6,7 +6,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
-import { requireApiKey } from "../auth.ts";
+import { ownerOf, requireApiKey } from "../auth.ts";
 import { meterCall } from "../billing/meter.ts";
 import { formBodyLimit } from "../body-limit.ts";
 import { MIME } from "../codecs.ts";
@@ -78,6 +78,7 @@ async function inpaintHandler(c: Context<AppEnv>): Promise<Response> {
   const form = await readInpaintForm(c.req.raw);
   const res = await runInpaint(c.env, form, {
     requestId: c.get("requestId"),
+    owner: ownerOf(c.get("caller")),
     meter: c.get("meter"),
     cacheControl: c.req.header("cache-control"),
     ifNoneMatch: c.req.header("if-none-match"),

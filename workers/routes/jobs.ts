@@ -14,7 +14,7 @@ import { ownerOf, requireApiKey } from "../auth.ts";
 import { balanceOf } from "../billing/ledger.ts";
 import { formBodyLimit } from "../body-limit.ts";
 import { canonicalJson, sha256Hex } from "../cache.ts";
-import { abandon, claim, complete, idempotencyKeyOf } from "../idempotency.ts";
+import { IdempotentRequest } from "../idempotency.ts";
 import { createJob } from "../jobs/create.ts";
 import { type JobRequest, jobRequestFromForm, jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobSettings } from "../jobs/settings.ts";
@@ -74,9 +74,9 @@ async function readJobRequest(c: Context<AppEnv>): Promise<JobRequest> {
     } catch (e) {
       throw new Problem("bad-request", `the JSON body could not be parsed (${(e as Error).message})`);
     }
-    return jobRequestFromJson(c.env, raw);
+    return jobRequestFromJson(c.env, ownerOf(c.get("caller")), raw);
   }
-  if (type.startsWith("multipart/form-data")) return jobRequestFromForm(c.env, c.req.raw);
+  if (type.startsWith("multipart/form-data")) return jobRequestFromForm(c.env, ownerOf(c.get("caller")), c.req.raw);
   throw new Problem(
     "unsupported-media-type",
     "send multipart/form-data (like /v1/inpaint) or application/json (with image_url)",
@@ -88,42 +88,28 @@ async function readJobRequest(c: Context<AppEnv>): Promise<JobRequest> {
 
 async function createHandler(c: Context<AppEnv>): Promise<Response> {
   const caller = c.get("caller");
-  const idemKey = idempotencyKeyOf(c.req.header("idempotency-key"));
-  const req = await readJobRequest(c);
   const accountId = caller.accountId;
-  if (idemKey !== undefined && accountId) {
-    const stored = await claim(c.env, accountId, idemKey, await fingerprint(req));
-    if (stored)
-      return c.body(stored.body, stored.status as 202, {
-        ...stored.headers,
-        "Idempotent-Replayed": "true",
-        "X-Credits-Charged": "0",
+  const idem = IdempotentRequest.of(c.env, accountId, c.req.header("idempotency-key"));
+  const req = await readJobRequest(c);
+  let res = await idem?.claim(await fingerprint(req));
+  if (!res) {
+    try {
+      const job = await createJob(c.env, { owner: ownerOf(caller), accountId }, req, {
+        source: "api",
+        requestId: c.get("requestId"),
+        base: publicBase(c),
       });
-  }
-  let res: Response;
-  try {
-    const job = await createJob(c.env, { owner: ownerOf(caller), accountId }, req, {
-      source: "api",
-      requestId: c.get("requestId"),
-      base: publicBase(c),
-    });
-    const wait = preferWait(c.req.header("prefer"), jobSettings(c.env).maxWaitS);
-    const final = wait ? await waitForJob(c, job.id, wait) : job;
-    const done = FINAL_STATUSES.includes(final.status);
-    const headers: Record<string, string> = { Location: `/v1/jobs/${job.id}` };
-    if (wait !== undefined) headers["Preference-Applied"] = `wait=${wait}`;
-    res = c.json(await jobView(c.env, final), done ? 200 : 202, headers);
-  } catch (e) {
-    if (idemKey !== undefined && accountId) await abandon(c.env, accountId, idemKey);
-    throw e;
-  }
-  if (idemKey !== undefined && accountId) {
-    const body = await res.clone().arrayBuffer();
-    await complete(c.env, accountId, idemKey, {
-      status: res.status,
-      headers: { "content-type": "application/json", location: res.headers.get("location") ?? "" },
-      body,
-    });
+      const wait = preferWait(c.req.header("prefer"), jobSettings(c.env).maxWaitS);
+      const final = wait ? await waitForJob(c, job.id, wait) : job;
+      const done = FINAL_STATUSES.includes(final.status);
+      const headers: Record<string, string> = { Location: `/v1/jobs/${job.id}` };
+      if (wait !== undefined) headers["Preference-Applied"] = `wait=${wait}`;
+      res = c.json(await jobView(c.env, final), done ? 200 : 202, headers);
+    } catch (e) {
+      await idem?.fail();
+      throw e;
+    }
+    if (idem) res = await idem.finish(res);
   }
   // Jobs are charged when they succeed (GET the job for credits_charged): nothing at submission.
   if (accountId) {

@@ -9,6 +9,8 @@ declare module "vitest" {
     gpuUrl: string;
     deadGpuUrl: string;
     receiverUrl: string;
+    /** Property runs and seed for test/workers/fuzz.test.ts (FUZZ_RUNS, FUZZ_SEED; `npm run reliability` raises them). */
+    fuzz: { runs: number; seed: number };
   }
 }
 
@@ -26,6 +28,7 @@ export default async function setup(project: TestProject) {
   project.provide("deadGpuUrl", `http://127.0.0.1:${await closedPort()}`);
   const receiver = await startReceiver();
   project.provide("receiverUrl", receiver.url);
+  project.provide("fuzz", { runs: Number(process.env.FUZZ_RUNS) || 200, seed: Number(process.env.FUZZ_SEED) || 20261210 });
   return async () => {
     await Promise.all([standIn.close(), receiver.close()]);
   };
