@@ -1,9 +1,11 @@
 /** The shipped models: manifests validated against the shared schema, files checked by SHA-256. */
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ModelManifest } from "../../shared/schemas/manifest.ts";
+import { ModelVariant } from "../../shared/schemas/variant.ts";
+import type { VariantFile } from "./path.ts";
 
 export const MODELS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../models");
 
@@ -36,7 +38,30 @@ export function resolveModel(spec?: string, dir = MODELS_DIR): ModelEntry {
   return hit[hit.length - 1];
 }
 
+const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+
 export function verifyFile(e: ModelEntry): void {
-  const sum = createHash("sha256").update(readFileSync(e.path)).digest("hex");
+  const sum = sha256(e.path);
   if (sum !== e.manifest.sha256) throw new Error(`${e.path}: sha256 ${sum} does not match the manifest`);
+}
+
+/**
+ * The reduced-precision variants shipped beside an fp32 model file (`<stem>.<precision>.variant.json`,
+ * written by model/quantize.py). Only those made from this very file (by SHA-256) and whose own
+ * file is intact count: a variant left over from an earlier model is skipped, never run.
+ */
+export function listVariants(modelPath: string): VariantFile[] {
+  const dir = dirname(modelPath);
+  const stem = basename(modelPath).replace(/\.onnx$/, "");
+  const names = readdirSync(dir).filter((f) => f.startsWith(`${stem}.`) && f.endsWith(".variant.json"));
+  if (names.length === 0) return [];
+  const baseSum = sha256(modelPath);
+  const out: VariantFile[] = [];
+  for (const f of names.sort()) {
+    const manifest = ModelVariant.parse(JSON.parse(readFileSync(join(dir, f), "utf8")));
+    const path = join(dir, manifest.file);
+    if (manifest.base.sha256 !== baseSum || !existsSync(path) || sha256(path) !== manifest.sha256) continue;
+    out.push({ manifest, path });
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
  * session, without listening; main.ts owns the real session, the socket and the shutdown.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { basename } from "node:path";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { rgbaToRgb, rgbToRgba } from "../../shared/imaging/pixels.ts";
@@ -79,6 +80,8 @@ export function createGpuApp(deps: GpuAppDeps): Hono {
       model: m ? { name: m.manifest.name, version: m.manifest.version } : null,
       runtime: m?.runner.runtime ?? null,
       provider: m?.runner.provider ?? null,
+      // What the runtime chose for this machine: precision, threads, and why.
+      path: m?.runner.path ? { ...m.runner.path, file: basename(m.runner.path.file) } : null,
       queue: deps.queue.stats(),
     };
     return c.json(body, body.status === "ready" ? 200 : 503);
@@ -168,7 +171,7 @@ export function createGpuApp(deps: GpuAppDeps): Hono {
         width,
         height,
         model: { name: loaded.manifest.name, version: loaded.manifest.version },
-        provider: loaded.runner.provider,
+        provider: loaded.runner.path?.label ?? loaded.runner.provider,
         timing: {
           queue_ms: round(result.waitMs),
           inference_ms: round(result.runMs),

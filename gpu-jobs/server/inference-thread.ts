@@ -29,7 +29,13 @@ try {
       reply({ type: "error", id: m.id, message: String((e as Error)?.message ?? e) });
     }
   });
-  reply({ type: "ready", runtime: session.runtime, provider: session.provider });
+  const { precision, threads, label, reason, file } = session;
+  reply({
+    type: "ready",
+    runtime: session.runtime,
+    provider: session.provider,
+    path: { precision, threads, label, reason, file },
+  });
 } catch (e) {
   reply({ type: "failed", message: String((e as Error)?.message ?? e) });
 }

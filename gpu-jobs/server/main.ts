@@ -52,6 +52,8 @@ async function load(): Promise<void> {
       model: `${entry.manifest.name}@${entry.manifest.version}`,
       runtime: runner.runtime,
       provider: runner.provider,
+      path: runner.path?.label,
+      reason: runner.path?.reason,
       load_ms: Math.round(performance.now() - t0),
     });
   } catch (e) {

@@ -10,15 +10,27 @@ export type ThreadRequest =
   | { type: "infer"; id: number; width: number; height: number; rgba: ArrayBuffer; mask: ArrayBuffer }
   | { type: "close" };
 export type ThreadReply =
-  | { type: "ready"; runtime: string; provider: string }
+  | { type: "ready"; runtime: string; provider: string; path: RunnerPath }
   | { type: "failed"; message: string }
   | { type: "result"; id: number; rgba: ArrayBuffer }
   | { type: "error"; id: number; message: string };
+
+/** How the session runs the model here (runtime/session.ts chose it). */
+export interface RunnerPath {
+  precision: string;
+  threads?: number;
+  /** "cpu; precision=fp32; threads=2": sent as the infer response's provider (X-Gpu-Provider at the edge). */
+  label: string;
+  reason: string;
+  file: string;
+}
 
 /** What the server needs from a loaded model (a stand-in in tests). */
 export interface ModelRunner {
   readonly runtime: string;
   readonly provider: string;
+  /** Absent on stand-ins. */
+  readonly path?: RunnerPath;
   infer(image: RgbaImage, mask: Mask): Promise<RgbaImage>;
   close(): Promise<void>;
 }
@@ -32,7 +44,7 @@ export async function startThreadedRunner(modelPath: string, options: SessionOpt
   const pending = new Map<number, { resolve: (r: RgbaImage) => void; reject: (e: Error) => void; w: number; h: number }>();
   let nextId = 1;
 
-  const ready = await new Promise<{ runtime: string; provider: string }>((resolve, reject) => {
+  const ready = await new Promise<{ runtime: string; provider: string; path: RunnerPath }>((resolve, reject) => {
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`inference thread exited (${code}) before it was ready`)));
     worker.once("message", (m: ThreadReply) =>
@@ -57,7 +69,9 @@ export async function startThreadedRunner(modelPath: string, options: SessionOpt
   worker.on("exit", (code) => failAll(new Error(`inference thread exited (${code})`)));
 
   return {
-    ...ready,
+    runtime: ready.runtime,
+    provider: ready.provider,
+    path: ready.path,
     infer(image, mask) {
       const id = nextId++;
       const rgba = own(image.data);

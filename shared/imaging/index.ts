@@ -3,6 +3,7 @@ export * from "./composite.ts";
 export * from "./distance.ts";
 export * from "./exif.ts";
 export * from "./mask.ts";
+export * from "./metrics.ts";
 export * from "./pipeline.ts";
 export * from "./pixels.ts";
 export * from "./plan.ts";

@@ -6,3 +6,4 @@ export * from "./shapes.ts";
 export * from "./tokens.ts";
 export * from "./training-job.ts";
 export * from "./uploads.ts";
+export * from "./variant.ts";

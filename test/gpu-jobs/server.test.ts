@@ -122,6 +122,23 @@ describe("GPU function app", () => {
     expect(r.headers.get("retry-after")).toBe("10");
   });
 
+  it("reports the execution path the runtime chose: /readyz in full, the infer header by its label", async () => {
+    const path = {
+      precision: "int8",
+      threads: 2,
+      label: "cpu; precision=int8; threads=2",
+      reason: "int8 variant: wins",
+      file: "/m/gmcnn.int8.onnx",
+    };
+    const { app } = makeApp({ runner: { ...fill(), provider: "cpu", path } });
+    expect(await (await app.request("/readyz")).json()).toMatchObject({
+      provider: "cpu",
+      path: { ...path, file: "gmcnn.int8.onnx" },
+    });
+    const out = decodeInferResponse(new Uint8Array(await (await infer(app)).arrayBuffer()));
+    expect(out.header.provider).toBe("cpu; precision=int8; threads=2");
+  });
+
   it("infers: binary in, binary out, timing in the header and in Server-Timing", async () => {
     const { app } = makeApp();
     const r = await infer(app, body(8, 6, { request_id: "abc", model: "gmcnn@9.9.9" }));
