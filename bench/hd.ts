@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { decodeImage, encodeImage } from "../gpu-jobs/codecs.ts";
 import { ROOT, startStack } from "../scripts/stack.ts";
+import { holePsnr } from "../shared/imaging/metrics.ts";
 import { rasterizeShapes } from "../shared/imaging/rasterize.ts";
 import { resizeImage } from "../shared/imaging/resize.ts";
 import type { RgbaImage } from "../shared/imaging/types.ts";
@@ -65,18 +66,6 @@ async function benchPhoto(): Promise<{ image: RgbaImage; source: string }> {
   if (existsSync(path))
     return { image: resizeImage((await decodeImage(readFileSync(path), "coffee")).image, W, H), source: "examples/coffee.png" };
   return { image: photo(W, H), source: "synthetic" };
-}
-
-/** PSNR over the hole pixels (RGB) of `out` against `ref`. */
-function holePsnr(out: RgbaImage, ref: RgbaImage, hole: Uint8Array): number {
-  let se = 0;
-  let n = 0;
-  for (let i = 0; i < hole.length; i++) {
-    if (!hole[i]) continue;
-    for (let c = 0; c < 3; c++) se += (out.data[i * 4 + c] - ref.data[i * 4 + c]) ** 2;
-    n += 3;
-  }
-  return 10 * Math.log10((255 * 255) / Math.max(1e-9, se / n));
 }
 
 async function main(): Promise<void> {

@@ -1,42 +1,98 @@
 /**
- * `npm run bench` (model part): GMCNN at 256x256 and 512x512, onnxruntime-node against PyTorch
- * eager on the same weights and inputs, median of several runs, the ratio, and the fraction of
- * the FLOP floor (129.9 / 519.5 GFLOP per image at cnum=32) at this machine's measured sgemm rate.
+ * `npm run bench` (model part; also `gmcnn bench`): the path the runtime chooses for this machine
+ * against ONNX Runtime fp32 and PyTorch on the same weights and inputs (fp32 eager, fp32
+ * channels_last, and bf16 autocast + channels_last where the CPU has AMX), medians at 256, 512 and
+ * 1024 px, the ratio of our path to the best PyTorch path, and each path's share of this machine's
+ * measured peak for its precision (fp32 and bf16: PyTorch GEMM; int8: ONNX Runtime's MatMulInteger).
+ * Writes the run's manifest (machine, chosen path and why, every number) to out/bench-model.json.
+ *
+ * Options: --runs 5 --runs-1024 3 --threads N (default: every core) --sizes 256,512,1024
+ *          --candidate FILE.onnx (repeatable): also time a variant that is not shipped (int8/fp16
+ *          from `python3 -m model.quantize`), to decide whether it should be.
  */
 import { spawn } from "node:child_process";
-import { cpus } from "node:os";
-import { resolve } from "node:path";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import * as ort from "onnxruntime-node";
 import { GPU_JOBS, PYTHON } from "../gpu-jobs/cli/python.ts";
+import { cpuInfo, describeCpu } from "../gpu-jobs/runtime/cpu.ts";
 import { resolveModel } from "../gpu-jobs/runtime/models.ts";
-import { createSession } from "../gpu-jobs/runtime/session.ts";
+import { createSession, type ModelSession } from "../gpu-jobs/runtime/session.ts";
 
-/** FLOPs of the TF-layout generator at cnum=32 (2 x MACs, convolutions only). */
-export const GFLOP_AT_32: Record<number, number> = { 256: 129.9, 512: 519.5 };
+/** FLOPs of the TF-layout generator at cnum=32 (2 x MACs, convolutions; checked layer by layer at 256). */
+export const gflopAt = (size: number, cnum = 32) => 129.9 * (size / 256) ** 2 * (cnum / 32) ** 2;
 
+const ROOT = resolve(GPU_JOBS, "..");
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function torchBench(
-  ckpt: string,
-  sizes: number[],
-  runs: number,
-  threads: number,
-): Promise<{ sgemm_gflops: number; eager_ms: Record<string, number>; torch: string }> {
+function python(args: string[]): Promise<Record<string, unknown>> {
   return new Promise((res, rej) => {
-    const p = spawn(
-      PYTHON,
-      ["-m", "model.bench", "--ckpt", ckpt, "--sizes", sizes.join(","), "--runs", String(runs), "--threads", String(threads)],
-      { cwd: GPU_JOBS, stdio: ["ignore", "pipe", "inherit"] },
-    );
+    const p = spawn(PYTHON, ["-m", "model.bench", ...args], { cwd: GPU_JOBS, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     p.stdout.on("data", (d) => {
       out += d;
     });
     p.on("error", rej);
     p.on("exit", (code) =>
-      code === 0 ? res(JSON.parse(out.trim().split("\n").pop() ?? "{}")) : rej(new Error(`model.bench exited ${code}`)),
+      code === 0
+        ? res(JSON.parse(out.trim().split("\n").pop() ?? "{}"))
+        : rej(new Error(`model.bench ${args[0]} exited ${code}`)),
     );
   });
+}
+
+/** The inputs every path gets: a smooth-noise image with a centre hole (half the side). */
+function inputs(s: number) {
+  const image = new Float32Array(3 * s * s).map((_, i) => Math.sin(i) * 0.9);
+  const mask = new Float32Array(s * s);
+  for (let y = s / 4; y < (3 * s) / 4; y++) mask.fill(1, y * s + s / 4, y * s + (3 * s) / 4);
+  return { image, mask };
+}
+
+async function timeSession(session: ModelSession, sizes: number[], runsAt: (s: number) => number) {
+  const ms: Record<string, number> = {};
+  for (const s of sizes) {
+    const { image, mask } = inputs(s);
+    await session.run(image, mask, s, s); // warm-up
+    const t: number[] = [];
+    for (let i = 0; i < runsAt(s); i++) {
+      const t0 = performance.now();
+      await session.run(image, mask, s, s);
+      t.push(performance.now() - t0);
+    }
+    ms[s] = Math.round(median(t));
+  }
+  return ms;
+}
+
+/** ONNX Runtime's int8 GEMM rate here (GOP/s), on the MatMulInteger model model.bench wrote. */
+async function int8Peak(path: string, gop: number, threads: number): Promise<number> {
+  const s = await ort.InferenceSession.create(path, { intraOpNumThreads: threads, graphOptimizationLevel: "all" });
+  const n = 1024;
+  const a = new ort.Tensor(
+    "uint8",
+    new Uint8Array(n * n).map((_, i) => (i * 7) & 255),
+    [n, n],
+  );
+  await s.run({ a });
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await s.run({ a });
+    best = Math.min(best, performance.now() - t0);
+  }
+  await s.release();
+  return gop / (best / 1000);
+}
+
+interface Row {
+  path: string;
+  precision: "fp32" | "bf16" | "int8" | "fp16";
+  ms: Record<string, number>;
+  note?: string;
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -44,45 +100,126 @@ export async function benchCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       runs: { type: "string", default: "5" },
-      threads: { type: "string", default: "2" },
-      sizes: { type: "string", default: "256,512" },
+      "runs-1024": { type: "string", default: "3" },
+      threads: { type: "string" },
+      sizes: { type: "string", default: "256,512,1024" },
+      candidate: { type: "string", multiple: true, default: [] },
     },
   });
-  const runs = Number(values.runs);
-  const threads = Number(values.threads);
+  const cpu = cpuInfo();
+  const threads = Number(values.threads ?? cpu.cores);
   const sizes = values.sizes.split(",").map(Number);
+  const runsAt = (s: number) => Number(s >= 1024 ? values["runs-1024"] : values.runs);
   const model = resolveModel();
-  const session = await createSession(model.path, { threads });
-  const ort: Record<number, number> = {};
-  for (const s of sizes) {
-    const image = new Float32Array(3 * s * s).map((_, i) => Math.sin(i) * 0.9);
-    const mask = new Float32Array(s * s);
-    for (let y = s / 4; y < (3 * s) / 4; y++) mask.fill(1, y * s + s / 4, y * s + (3 * s) / 4);
-    await session.run(image, mask, s, s); // warm-up
-    const t: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      await session.run(image, mask, s, s);
-      t.push(performance.now() - t0);
-    }
-    ort[s] = median(t);
-  }
-  await session.release();
-  const py = await torchBench(resolve(GPU_JOBS, "models/checkpoints/gmcnn-gen.pt"), sizes, runs, threads);
   const cnum = model.manifest.architecture.cnum;
-  console.log(
-    `machine: ${cpus()[0].model}, ${cpus().length} cores; ${threads} threads; model ${model.manifest.name}@${model.manifest.version} (cnum ${cnum})`,
-  );
-  console.log(`sgemm: ${py.sgemm_gflops} GFLOP/s (PyTorch ${py.torch}); median of ${runs} runs\n`);
-  console.log("| size | onnxruntime-node (ms) | PyTorch eager (ms) | eager / ORT | ORT share of FLOP floor |");
-  console.log("|---|---|---|---|---|");
-  for (const s of sizes) {
-    const e = py.eager_ms[String(s)];
-    const gflop = (GFLOP_AT_32[s] ?? (GFLOP_AT_32[256] * (s * s)) / (256 * 256)) * (cnum === 32 ? 1 : (cnum / 32) ** 2);
-    const floorMs = (gflop / py.sgemm_gflops) * 1000;
-    console.log(
-      `| ${s}x${s} | ${ort[s].toFixed(0)} | ${e.toFixed(0)} | ${(e / ort[s]).toFixed(2)} | ${((floorMs / ort[s]) * 100).toFixed(0)}% |`,
-    );
+
+  // Our path: whatever the runtime chooses here (CPU: the bench compares CPU paths).
+  const ours = await createSession(model.path, { threads, cuda: false });
+  const rows: Row[] = [
+    { path: `our path (${ours.label})`, precision: ours.precision, ms: await timeSession(ours, sizes, runsAt) },
+  ];
+  await ours.release();
+  const plain = await createSession(model.path, { threads, cuda: false, precision: "fp32" });
+  if (ours.precision === "fp32" && ours.file === plain.file)
+    rows.push({ path: "ONNX Runtime fp32", precision: "fp32", ms: rows[0].ms, note: "the same session as our path" });
+  else rows.push({ path: "ONNX Runtime fp32", precision: "fp32", ms: await timeSession(plain, sizes, runsAt) });
+  await plain.release();
+  for (const file of values.candidate) {
+    const s = await createSession(resolve(file), { threads, cuda: false, precision: "fp32" }); // the file as given
+    const precision = /int8/.test(basename(file)) ? "int8" : /fp16/.test(basename(file)) ? "fp16" : "fp32";
+    rows.push({ path: `candidate ${basename(file)}`, precision, ms: await timeSession(s, sizes, runsAt), note: "not shipped" });
+    await s.release();
   }
+
+  // PyTorch in two calls: fewer runs at 1024, where one eager run takes a while on two cores.
+  type TorchResult = { torch: string; ms: Record<string, Record<string, number>>; skipped: Record<string, string> };
+  const weights = model.path; // PyTorch runs the very weights of the shipped ONNX file
+  const pt: TorchResult = { torch: "", ms: {}, skipped: {} };
+  for (const group of [sizes.filter((s) => s < 1024), sizes.filter((s) => s >= 1024)]) {
+    if (!group.length) continue;
+    const runs = String(runsAt(group[0]));
+    const args = ["--ckpt", weights, "--threads", String(threads), "--runs", runs, "--sizes", group.join(",")];
+    const r = (await python(["torch", ...args, "--modes", "eager,channels_last,bf16_cl"])) as TorchResult;
+    pt.torch = r.torch;
+    Object.assign(pt.skipped, r.skipped);
+    for (const [m, cells] of Object.entries(r.ms)) pt.ms[m] = { ...pt.ms[m], ...cells };
+  }
+  const torchRow = (mode: string, path: string, precision: Row["precision"]): Row => ({
+    path,
+    precision,
+    ms: Object.fromEntries(Object.entries(pt.ms[mode] ?? {}).map(([k, v]) => [k.split("x")[0], Math.round(v)])),
+    note: pt.skipped[mode],
+  });
+  const torchRows = [
+    torchRow("eager", "PyTorch fp32 eager", "fp32"),
+    torchRow("channels_last", "PyTorch fp32 channels_last", "fp32"),
+    torchRow("bf16_cl", "PyTorch bf16 autocast + channels_last", "bf16"),
+  ];
+  rows.push(...torchRows);
+
+  const tmp = mkdtempSync(join(tmpdir(), "gmcnn-bench-"));
+  const peaksRaw = (await python(["peaks", "--threads", String(threads), "--int8-model", join(tmp, "int8-peak.onnx")])) as {
+    fp32_gflops: number;
+    bf16_gflops: number | null;
+    int8_model: { path: string; gop: number };
+  };
+  const peak: Record<Row["precision"], number | null> = {
+    fp32: peaksRaw.fp32_gflops,
+    bf16: peaksRaw.bf16_gflops,
+    int8: await int8Peak(peaksRaw.int8_model.path, peaksRaw.int8_model.gop, threads),
+    fp16: null, // no fp16 arithmetic on these CPUs: ONNX Runtime casts to fp32 around each op
+  };
+
+  const share = (r: Row, s: number) => {
+    const p = peak[r.precision === "fp16" ? "fp32" : r.precision];
+    return p ? (gflopAt(s, cnum) / (r.ms[s] / 1000) / p) * 100 : null;
+  };
+  const cell = (r: Row, s: number) => {
+    if (r.ms[s] === undefined) return "n/a";
+    const sh = share(r, s);
+    return `${r.ms[s]}${sh === null ? "" : ` (${sh.toFixed(0)}%)`}`;
+  };
+  const best = (s: number) => Math.min(...torchRows.map((r) => r.ms[s] ?? Number.POSITIVE_INFINITY));
+  const ratio = Object.fromEntries(sizes.map((s) => [s, rows[0].ms[s] / best(s)]));
+
+  const ortVersion = createRequire(import.meta.url)("onnxruntime-node/package.json").version as string;
+  console.log(`machine: ${describeCpu(cpu)}; ${threads} threads; onnxruntime-node ${ortVersion}, PyTorch ${pt.torch}`);
+  console.log(
+    `model: ${model.manifest.name}@${model.manifest.version} (cnum ${cnum}): ${sizes.map((s) => gflopAt(s, cnum).toFixed(1)).join(" / ")} GFLOP at ${sizes.join(" / ")} px`,
+  );
+  console.log(
+    `measured peaks: fp32 ${peak.fp32} GFLOP/s (PyTorch sgemm), int8 ${peak.int8?.toFixed(0)} GOP/s (ONNX Runtime MatMulInteger), bf16 ${peak.bf16 ?? "n/a (no AMX)"}`,
+  );
+  console.log(`our path: ${ours.label}: ${ours.reason}`);
+  console.log(
+    `median of ${values.runs} runs (1024: ${values["runs-1024"]}); ms (share of the measured peak for the path's precision)\n`,
+  );
+  console.log(`| path | ${sizes.map((s) => `${s}x${s}`).join(" | ")} | note |`);
+  console.log(`|---|${sizes.map(() => "---|").join("")}---|`);
+  for (const r of rows) console.log(`| ${r.path} | ${sizes.map((s) => cell(r, s)).join(" | ")} | ${r.note ?? ""} |`);
+  console.log(
+    `| **our path / best PyTorch** | ${sizes.map((s) => `**${ratio[s].toFixed(2)}**`).join(" | ")} | target <= 0.5 at 512 |`,
+  );
+
+  mkdirSync(join(ROOT, "out"), { recursive: true });
+  const manifest = {
+    created: new Date().toISOString(),
+    machine: { cpu: cpu.model, cores: cpu.cores, features: cpu.features, threads },
+    versions: { "onnxruntime-node": ortVersion, torch: pt.torch },
+    model: { name: model.manifest.name, version: model.manifest.version, sha256: model.manifest.sha256 },
+    path: {
+      label: ours.label,
+      provider: ours.provider,
+      precision: ours.precision,
+      file: basename(ours.file),
+      reason: ours.reason,
+    },
+    peaks: { fp32_gflops: peak.fp32, bf16_gflops: peak.bf16, int8_gops: peak.int8 && Math.round(peak.int8) },
+    runs: { default: Number(values.runs), at_1024: Number(values["runs-1024"]) },
+    rows: rows.map((r) => ({ ...r, share_of_peak: Object.fromEntries(sizes.map((s) => [s, share(r, s)])) })),
+    ratio_to_best_pytorch: ratio,
+  };
+  writeFileSync(join(ROOT, "out/bench-model.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  console.log("\nwrote out/bench-model.json");
   return 0;
 }
