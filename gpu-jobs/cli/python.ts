@@ -16,9 +16,10 @@ export function runPython(module: string, args: string[]): Promise<number> {
   });
 }
 
-/** `gmcnn eval [--n 100] [--json F]`: the shipped checkpoint beside the classical baselines. */
-export async function evalCommand(argv: string[]): Promise<number> {
-  const ckpt = resolve(GPU_JOBS, "models/checkpoints/gmcnn-gen.pt");
-  const extra = argv.includes("--model") ? [] : ["--model", `gmcnn=${ckpt}`];
-  return runPython("model.evaluate", [...extra, ...argv]);
+/**
+ * `gmcnn eval [--split val|test] [--model [NAME=]PATH] [--n N] [--json F]`: a model beside the
+ * classical fills. Default: the shipped ONNX (named from its manifest), through the serving path.
+ */
+export function evalCommand(argv: string[]): Promise<number> {
+  return runPython("model.evaluate", argv);
 }

@@ -27,7 +27,7 @@ gmcnn train --cancel ID                    cancel a job
 Remote modes need MODAL_TOKEN_ID and MODAL_TOKEN_SECRET (or ~/.modal.toml).`;
 
 /** Flags whose values are paths: made absolute against the caller's directory (or gpu-jobs/). */
-const PATH_FLAGS = new Set(["--config", "--init", "--out", "--data", "--heldout", "--vgg-weights"]);
+const PATH_FLAGS = new Set(["--config", "--init", "--out", "--data", "--val", "--vgg-weights"]);
 
 /** Trainer argv for local mode: path values resolved so that they work from gpu-jobs/. */
 export function localTrainArgs(

@@ -12,7 +12,7 @@ spawns `train(spec)` (spec: shared/schemas/training-job.ts) and prints the call 
 `--status ID` polls it and `--cancel ID` cancels it. From Python: `modal run
 gpu-jobs/modal/train_app.py --run s1-a --stage 1 --config configs/stage1-gpu.json` (see `main`).
 
-Volume layout: /data/pack.tar (train/ + heldout/), /weights/vgg19-dcbb9e9d.pth (downloaded once,
+Volume layout: /data/pack.tar (train/ + val/), /weights/vgg19-dcbb9e9d.pth (downloaded once,
 sha256-checked), /runs/<run>/ (config, log.jsonl, last.pt with generator + critics + optimisers,
 best_gen.pt, last_gen.pt, samples/, export/<name>.onnx + manifest). The trainer writes to local
 disk; the run folder is copied to the Volume and committed every SYNC_EVERY_S seconds and at the
@@ -64,7 +64,7 @@ def unpack_data() -> dict:
         dest.mkdir(parents=True, exist_ok=True)
         with tarfile.open(S.DATA_TAR) as tar:
             tar.extractall(dest, filter="data")
-    return {"train": len(list((dest / "train").glob("*"))), "heldout": len(list((dest / "heldout").glob("*.png")))}
+    return {"train": len(list((dest / "train").glob("*"))), "val": len(list((dest / "val").glob("*.png")))}
 
 
 def fetch_vgg() -> str:
@@ -142,11 +142,11 @@ def export(spec: dict, cfg: dict, run_local: Path, counts: dict, hours: float) -
     out = run_local / "export"
     out.mkdir(exist_ok=True)
     name, version = spec["export"]["name"], spec["export"]["version"]
-    subprocess.run([sys.executable, "-m", "model.evaluate", "--model", f"{name}={ckpt}", "--heldout",
-                    f"{S.LOCAL_DATA}/heldout", "--n", str(spec["eval_n"]), "--json", str(out / "eval.json")],
+    subprocess.run([sys.executable, "-m", "model.evaluate", "--model", f"{name}={ckpt}", "--images",
+                    f"{S.LOCAL_DATA}/val", "--n", str(spec["eval_n"]), "--json", str(out / "eval.json")],
                    cwd=REMOTE_ROOT, check=True)
     res = json.loads((out / "eval.json").read_text())
-    metrics = {"heldout_images": res["_n"], "center": res["center"][name], "freeform": res["freeform"][name]}
+    metrics = {"split": "val", "val_images": res["_n"], "center": res["center"][name], "freeform": res["freeform"][name]}
     fill = json.loads((run_local / "config.json").read_text()).get("fill", "pushpull")
     training = S.training_block(cfg, counts, last_step(run_local), hours, f"Modal, 1x {gpu_name()}", fill)
     (out / "training.json").write_text(json.dumps(training, indent=2))

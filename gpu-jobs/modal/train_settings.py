@@ -19,7 +19,7 @@ MAX_RETRIES = 2                # preemption / container loss: the retry resumes 
 SYNC_EVERY_S = 300             # copy the run folder to the Volume and commit this often
 
 DATA_TAR = f"{VOLUME_MOUNT}/data/pack.tar"  # `modal volume put gmcnn-train data/pack.tar /data/pack.tar`
-LOCAL_DATA = "/tmp/data"                     # untarred here (local disk, fast): train/ and heldout/
+LOCAL_DATA = "/tmp/data"                     # untarred here (local disk, fast): train/ and val/
 LOCAL_RUNS = "/tmp/runs"                     # the trainer writes here; synced to <VOLUME_MOUNT>/runs/<run>
 VOLUME_RUNS = f"{VOLUME_MOUNT}/runs"
 WEIGHTS_DIR = f"{VOLUME_MOUNT}/weights"
@@ -29,7 +29,7 @@ VGG_SHA256_PREFIX = "dcbb9e9d"  # torch.hub's convention: the file name carries 
 RUN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?$")
 # Config keys the job owns: they point at this container's disk and the Volume.
-JOB_KEYS = {"data", "heldout", "out", "init", "vgg_weights", "vgg_sha256", "random_vgg", "stage", "threads"}
+JOB_KEYS = {"data", "val", "out", "init", "vgg_weights", "vgg_sha256", "random_vgg", "stage", "threads"}
 SPEC_KEYS = {"run", "stage", "config", "init_run", "init", "steps", "max_minutes", "random_vgg", "export", "eval_n"}
 
 
@@ -110,7 +110,7 @@ def init_path(spec: dict) -> str | None:
 def trainer_config(spec: dict, vgg_path: str | None, threads: int = 8) -> dict:
     """The JSON config the trainer gets: the spec's config, then the job's own paths."""
     cfg = dict(spec["config"])
-    cfg.update(stage=spec["stage"], data=f"{LOCAL_DATA}/train", heldout=f"{LOCAL_DATA}/heldout",
+    cfg.update(stage=spec["stage"], data=f"{LOCAL_DATA}/train", val=f"{LOCAL_DATA}/val",
                out=f"{LOCAL_RUNS}/{spec['run']}", threads=threads)
     if spec["steps"]:
         cfg["steps"] = spec["steps"]
@@ -145,6 +145,9 @@ FILL_DEVIATIONS = {
     "pushpull-harmonic": "fill=pushpull-harmonic: the hole is pre-filled by a mask-weighted pyramid relaxed by "
     "100 harmonic (3x3 mean) steps, and the network predicts a residual over it (last conv initialised at "
     "0.05 x glorot); the paper feeds zeros",
+    "harmonic": "fill=harmonic: the hole is pre-filled by the converged harmonic interpolation of its border "
+    "(conjugate gradients on the 4-neighbour Laplace equation, in the ONNX graph) and the network predicts a "
+    "residual over it (last conv initialised at 0.05 x glorot); the paper feeds zeros",
 }
 
 
@@ -175,7 +178,7 @@ def training_block(cfg: dict, counts: dict, steps: int, hours: float, hardware: 
         "data_recipe": "python3 -m model.dataset --pack (Debian texture and wallpaper packages), "
                        "pack.tar on the Modal Volume",
         "train_images": int(counts.get("train", 0)),
-        "heldout_images": int(counts.get("heldout", 0)),
+        "val_images": int(counts.get("val", 0)),
         "steps": int(steps),
         "batch": int(cfg.get("batch", 6)),
         "crop": int(cfg.get("crop", 128)),

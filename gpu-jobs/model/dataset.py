@@ -4,9 +4,13 @@
 
 Steps: `apt-get download` four packages, `dpkg -x` them, pick the colour images (skipping normal,
 specular, gloss, glow and bump maps), downscale each so its shorter side is at most 512 px, and
-split whole source images into train / held-out by a hash of their name (about 1 in 10 held out),
-so that no crop of a held-out image is ever seen in training. Held-out images are stored as fixed
-256x256 centre crops for evaluation. `--pack` writes a compact tar for a GPU machine.
+split whole source images three ways by a hash of their name, so that no crop of a val or test
+image is ever seen in training:
+  - train (about 8 in 10): random crops at training time;
+  - val (1 in 10): every choice (sweeps, checkpoint selection, early stopping, calibration);
+  - test (1 in 10): reported once per shipped model, never used to choose anything.
+Val and test images are stored as fixed 256x256 centre crops. `--pack` writes a compact tar for a
+GPU machine (train + the val images its training loop checks; never the test split).
 """
 from __future__ import annotations
 
@@ -31,12 +35,14 @@ NON_COLOUR = re.compile(r"_(nm|sm|gm|norm|normal|gloss|glow|bump|spec|pants|shir
 IMG_EXT = (".png", ".jpg", ".jpeg", ".tga", ".webp")
 MAX_SHORT = 512
 MIN_SIDE = 256
-HELDOUT_MOD = 10
+SPLIT_MOD = 10
+SPLITS = {0: "val", 1: "test"}  # sha1(name) % SPLIT_MOD -> split; every other residue is train
 EVAL_SIZE = 256
+SPLIT_RULE = f"sha1(source name) % {SPLIT_MOD}: 0 -> val, 1 -> test, else train (whole source images)"
 
 
-def is_heldout(name: str) -> bool:
-    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % HELDOUT_MOD == 0
+def split_of(name: str) -> str:
+    return SPLITS.get(int(hashlib.sha1(name.encode()).hexdigest(), 16) % SPLIT_MOD, "train")
 
 
 def fetch(debs: Path, raw: Path) -> None:
@@ -114,35 +120,37 @@ def safe(name: str) -> str:
 def build(out: Path) -> dict:
     debs, raw = out / "debs", out / "raw"
     fetch(debs, raw)
-    train, held = out / "train", out / "heldout"
-    train.mkdir(parents=True, exist_ok=True)
-    held.mkdir(parents=True, exist_ok=True)
-    counts = {"train": 0, "heldout": 0, "skipped": 0}
+    dirs = {k: out / k for k in ("train", "val", "test")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    counts = {"train": 0, "val": 0, "test": 0, "skipped": 0}
     for name, read in sources(raw):
         im = load_rgb(read())
         if im is None or not usable(im):
             counts["skipped"] += 1
             continue
         stem = safe(os.path.splitext(name)[0])
-        if is_heldout(name):
-            centre_crop(im, EVAL_SIZE).save(held / f"{stem}.png")
-            counts["heldout"] += 1
+        split = split_of(name)
+        if split == "train":
+            downscale(im, MAX_SHORT).save(dirs["train"] / f"{stem}.jpg", quality=92)
         else:
-            downscale(im, MAX_SHORT).save(train / f"{stem}.jpg", quality=92)
-            counts["train"] += 1
+            centre_crop(im, EVAL_SIZE).save(dirs[split] / f"{stem}.png")
+        counts[split] += 1
     recipe = {
         "packages": PACKAGES,
-        "split": f"sha1(source name) % {HELDOUT_MOD} == 0 -> held-out (whole source images)",
+        "split": SPLIT_RULE,
         "train": f"shorter side <= {MAX_SHORT} px, JPEG q92, random crops at training time",
-        "heldout": f"{EVAL_SIZE}x{EVAL_SIZE} centre crops, PNG",
+        "val": f"{EVAL_SIZE}x{EVAL_SIZE} centre crops, PNG (every choice)",
+        "test": f"{EVAL_SIZE}x{EVAL_SIZE} centre crops, PNG (reported once per shipped model)",
         "counts": counts,
     }
     (out / "dataset.json").write_text(json.dumps(recipe, indent=2))
     return recipe
 
 
-def pack(out: Path, dest: Path, short: int = 256, quality: int = 85, heldout_n: int = 32) -> None:
-    """A compact tar (< 50 MiB) of the training set for a GPU machine: shorter side `short`, JPEG."""
+def pack(out: Path, dest: Path, short: int = 256, quality: int = 80, val_n: int = 32) -> None:
+    """A compact tar of the training set for a GPU machine: shorter side `short`, JPEG `quality`.
+    Its size counts against the rental's 64 MiB together with the repo (model/rental.py checks)."""
     with tarfile.open(dest, "w") as tar:
         for p in sorted((out / "train").glob("*.jpg")):
             buf = io.BytesIO()
@@ -151,9 +159,9 @@ def pack(out: Path, dest: Path, short: int = 256, quality: int = 85, heldout_n: 
             info.size = buf.tell()
             buf.seek(0)
             tar.addfile(info, buf)
-        # The quick held-out check during training needs only the first few (full eval runs here).
-        for p in sorted((out / "heldout").glob("*.png"))[:heldout_n]:
-            tar.add(p, arcname=f"heldout/{p.name}")
+        # The quick val check during training needs only the first few (full eval runs here).
+        for p in sorted((out / "val").glob("*.png"))[:val_n]:
+            tar.add(p, arcname=f"val/{p.name}")
     print(f"{dest}: {dest.stat().st_size / 2**20:.1f} MiB", file=sys.stderr)
 
 

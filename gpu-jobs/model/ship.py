@@ -1,15 +1,23 @@
-"""Ship a trained generator: evaluate it on the held-out split beside the classical baselines,
-export ONNX (fp16 weights) + manifest into gpu-jobs/models/, write the model card's tables, and
-keep the generator checkpoint so that the next training run resumes from it.
+"""Ship a trained generator, or refuse to.
 
-    python3 -m model.ship --ckpt ../runs/stage1-cpu/best_gen.pt --version 1.0.0 \
-        --hardware "2-core CPU" --hours 2.5 [--n 100] [--compare faithful=../runs/x/best_gen.pt]
+    python3 -m model.ship --ckpt ../runs/stage1-cpu/best_gen.pt --version 0.3.0 \
+        --hardware "2-core AMD EPYC (AVX2, no AMX)" --hours 2.5 [--compare zero=../runs/x/best_gen.pt]
+
+Checks, in order (any failure exits non-zero and writes nothing):
+  1. provenance: the checkpoint was written by the trainer, its recorded config is how it was
+     trained (run folder's config.json and log.jsonl), and re-evaluating it on val reproduces the
+     val metrics it was chosen with (model/provenance.py);
+  2. better than what ships: val centre hole-PSNR above the shipped model's on the same images;
+  3. for a version >= 0.3.0, the shipping bar on the TEST split (issue 9): centre hole-PSNR >= FSR
+     + 0.5 dB, free-form >= FSR, sharpness >= 0.5 on both masks, and the network's own contribution
+     over its pre-fill >= +0.5 dB on centre holes.
+Then it exports ONNX (fp16 weights: the one stored copy of the weights) + manifest into
+gpu-jobs/models/, and writes EVAL.md / eval.json (the test split, reported once per shipped model).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,13 +25,49 @@ from pathlib import Path
 
 import torch
 
-from .evaluate import full_eval, table
-from .train import load_generator
+from .evaluate import full_eval, quick_eval, table
+from .provenance import ProvenanceError, generator_from_onnx, verify_checkpoint, verify_metrics, verify_run
 
 HERE = Path(__file__).resolve().parent.parent  # gpu-jobs/
 sys.path.insert(0, str(HERE / "modal"))  # the pure settings of the training job: one deviation text per fill
 from train_settings import FILL_DEVIATIONS  # noqa: E402
 MODELS = HERE / "models"
+BAR = {"center_over_fsr_db": 0.5, "freeform_over_fsr_db": 0.0, "sharpness": 0.5, "contribution_db": 0.5}
+
+
+def version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("-")[0].split("."))
+
+
+def bar_check(res: dict, name: str) -> list[str]:
+    """What the test-split results miss of the 0.3.0 bar ([] = met)."""
+    c, f = res["center"], res["freeform"]
+    fails = []
+    if c[name]["hole_psnr"] < c["fsr"]["hole_psnr"] + BAR["center_over_fsr_db"]:
+        fails.append(f"centre hole-PSNR {c[name]['hole_psnr']:.2f} < FSR {c['fsr']['hole_psnr']:.2f} + {BAR['center_over_fsr_db']}")
+    if f[name]["hole_psnr"] < f["fsr"]["hole_psnr"] + BAR["freeform_over_fsr_db"]:
+        fails.append(f"free-form hole-PSNR {f[name]['hole_psnr']:.2f} < FSR {f['fsr']['hole_psnr']:.2f}")
+    for kind, r in (("centre", c), ("free-form", f)):
+        if r[name]["sharpness"] < BAR["sharpness"]:
+            fails.append(f"{kind} sharpness {r[name]['sharpness']:.2f} < {BAR['sharpness']}")
+    contrib = res.get("_contribution", {}).get(name)
+    if contrib is None or contrib["center"] < BAR["contribution_db"]:
+        got = "n/a (no pre-fill)" if contrib is None else f"{contrib['center']:+.2f} dB"
+        fails.append(f"network contribution over its pre-fill on centre holes {got} < +{BAR['contribution_db']} dB")
+    return fails
+
+
+def verify(ckpt: str, val: str | None) -> tuple[torch.nn.Module, dict, dict]:
+    ck = torch.load(ckpt, map_location="cpu")
+    verify_checkpoint(ck, ckpt)
+    verify_run(ck, Path(ckpt).parent, ckpt)
+    from .train import load_generator
+    gen, _ = load_generator(ckpt)
+    folder = val or ck["config"]["val"]
+    if not Path(folder).is_absolute():
+        folder = str((HERE / folder).resolve())
+    got = verify_metrics(gen, ck, folder, ckpt)
+    return gen.eval(), ck, {"val": folder, "val_metrics": got}
 
 
 def main() -> None:
@@ -33,46 +77,62 @@ def main() -> None:
     ap.add_argument("--version", required=True)
     ap.add_argument("--hardware", required=True)
     ap.add_argument("--hours", type=float, required=True, help="total training wall time behind this checkpoint")
-    ap.add_argument("--steps", type=int, help="total steps (default: the checkpoint's)")
-    ap.add_argument("--heldout", default=str(HERE.parent / "data/heldout"))
-    ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--compare", action="append", default=[], help="name=ckpt, evaluated in the same run")
+    ap.add_argument("--val", help="val folder (default: the checkpoint's config)")
+    ap.add_argument("--test", default=str(HERE.parent / "data/test"))
+    ap.add_argument("--n", type=int, help="test images (default: all)")
+    ap.add_argument("--compare", action="append", default=[], help="name=ckpt, evaluated in the same run (e.g. the zero-fill variant)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--check-only", action="store_true", help="run checks 1-2 and stop")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    try:
+        gen, ck, checked = verify(a.ckpt, a.val)
+    except ProvenanceError as e:
+        raise SystemExit(f"refusing to ship: {e}")
+    shipped = MODELS / f"{a.name}.onnx"
+    if shipped.exists():
+        old, man = generator_from_onnx(str(shipped))
+        n = int(ck["config"].get("eval_n", 24))
+        old_val = quick_eval(old.eval(), checked["val"], n, "cpu")
+        if checked["val_metrics"]["hole_psnr"] <= old_val["hole_psnr"]:
+            raise SystemExit(f"refusing to ship: val centre hole-PSNR {checked['val_metrics']['hole_psnr']:.3f} is not "
+                             f"above the shipped {man['name']}@{man['version']} ({old_val['hole_psnr']:.3f})")
+        checked["shipped_val"] = {"version": man["version"], **old_val}
+    if a.check_only:
+        print(json.dumps(checked, indent=2))
+        return
 
-    gen, ck = load_generator(a.ckpt)
-    models = {"gmcnn (shipped)": gen.eval()}
+    from .train import load_generator
+    models = {"gmcnn (candidate)": gen}
     for spec in a.compare:
-        n, _, p = spec.partition("=")
-        models[n] = load_generator(p)[0].eval()
-    res = full_eval(models, a.heldout, a.n)
+        n_, _, p = spec.partition("=")
+        models[n_] = load_generator(p)[0].eval()
+    print("test split: reported once for this model; nothing is chosen with it", file=sys.stderr)
+    res = full_eval(models, a.test, a.n)
     md = table(res)
     print(md)
-    cfg = ck.get("config", {})
-    ds = json.loads((Path(a.heldout).parent / "dataset.json").read_text())
-    ship = res["center"]["gmcnn (shipped)"], res["freeform"]["gmcnn (shipped)"]
+    fails = bar_check(res, "gmcnn (candidate)")
+    if version_tuple(a.version) >= (0, 3, 0) and fails:
+        raise SystemExit("refusing to ship " + a.version + ": the 0.3.0 bar is not met on the test split:\n  - " + "\n  - ".join(fails))
+
+    cfg = ck["config"]
+    ds = json.loads((Path(a.test).parent / "dataset.json").read_text())
     training = {
         "stage": f"stage{int(cfg.get('stage', 1))}",
         "data_recipe": "python3 -m model.dataset (Debian: " + ", ".join(ds["packages"]) + "); " + ds["split"],
-        "train_images": ds["counts"]["train"],
-        "heldout_images": ds["counts"]["heldout"],
-        "steps": a.steps or int(ck.get("step", 0)),
-        "batch": int(cfg.get("batch", 6)),
-        "crop": int(cfg.get("crop", 128)),
-        "lr": float(cfg.get("lr", 1e-4)),
-        "losses": {"confidence_recon": float(cfg.get("recon_w", 1.68)), "known_l1": float(cfg.get("ae_w", 1.44))},
-        "hardware": a.hardware,
-        "wall_time_hours": a.hours,
+        "train_images": ds["counts"]["train"], "val_images": ds["counts"]["val"], "test_images": ds["counts"]["test"],
+        "steps": int(ck["step"]), "batch": int(cfg["batch"]), "crop": int(cfg["crop"]), "lr": float(cfg["lr"]),
+        "precision": cfg.get("precision", "fp32"), "channels_last": cfg.get("channels_last", "off"),
+        "losses": {"confidence_recon": float(cfg["recon_w"]), "known_l1": float(cfg["ae_w"])},
+        "hardware": a.hardware, "wall_time_hours": a.hours,
         "random_vgg": bool(cfg.get("random_vgg", False)),
-        "deviations": [
-            FILL_DEVIATIONS[gen.fill],
-            "per-sample masks (the official code shares one mask per batch)",
-            "RGB channel order (the official TF code is BGR)",
-        ],
+        "config": cfg,
+        "deviations": [FILL_DEVIATIONS[gen.fill], "per-sample masks (the official code shares one mask per batch)",
+                       "RGB channel order (the official TF code is BGR)"],
     }
-    metrics = {"heldout_images": res["_n"], "center": ship[0], "freeform": ship[1]}
-    MODELS.mkdir(exist_ok=True)
+    metrics = {"split": "test", "test_images": res["_n"], "center": res["center"]["gmcnn (candidate)"],
+               "freeform": res["freeform"]["gmcnn (candidate)"], "contribution": res["_contribution"].get("gmcnn (candidate)"),
+               "val": checked["val_metrics"], "bar_0_3_0": {"met": not fails, "misses": fails}}
     onnx = MODELS / f"{a.name}.onnx"
     with tempfile.TemporaryDirectory() as t:
         (Path(t) / "training.json").write_text(json.dumps(training))
@@ -80,12 +140,10 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "model.export", "--ckpt", a.ckpt, "--out", str(onnx), "--fp16-weights",
                         "--name", a.name, "--version", a.version, "--training", f"{t}/training.json",
                         "--metrics", f"{t}/metrics.json"], cwd=HERE, check=True)
-    ckdir = MODELS / "checkpoints"
-    ckdir.mkdir(exist_ok=True)
-    shutil.copyfile(a.ckpt, ckdir / f"{a.name}-gen.pt")
     (MODELS / "EVAL.md").write_text(
-        f"Held-out evaluation of {a.name}@{a.version} ({res['_n']} images, 256x256; centre hole 128x128, "
-        f"free-form hole ratio {res['freeform']['_hole_ratio']}). Written by `python3 -m model.ship`.\n\n{md}\n")
+        f"Test-split evaluation of {a.name}@{a.version} ({res['_n']} images, 256x256; centre hole 128x128, "
+        f"free-form hole ratio {res['freeform']['_hole_ratio']}). Written by `python3 -m model.ship`; "
+        f"the test split is reported once per shipped model and never used to choose.\n\n{md}\n")
     (MODELS / "eval.json").write_text(json.dumps(res, indent=2) + "\n")
 
 

@@ -1,6 +1,14 @@
 import { z } from "zod";
 
-const Metrics = z.object({ psnr: z.number(), ssim: z.number(), hole_psnr: z.number() });
+const Metrics = z.object({
+  psnr: z.number(),
+  ssim: z.number(),
+  hole_psnr: z.number(),
+  sharpness: z
+    .number()
+    .optional()
+    .describe("mean hole gradient of the output over the truth's, pooled over images (1 = as detailed as the truth)"),
+});
 
 /** Everything a runner, the edge and a reader of the model card need to know about one model file. */
 export const ModelManifest = z
@@ -13,9 +21,9 @@ export const ModelManifest = z
       cnum: z.number().int().positive(),
       params: z.number().int().positive(),
       fill: z
-        .enum(["zero", "pushpull", "pushpull-harmonic"])
+        .enum(["zero", "pushpull", "pushpull-harmonic", "harmonic"])
         .describe(
-          "zero: the paper; pushpull: residual over a pyramid fill; pushpull-harmonic: over that fill relaxed by harmonic steps",
+          "zero: the paper; harmonic: residual over the converged harmonic fill (conjugate gradients); pushpull: over a pyramid fill; pushpull-harmonic: over that fill relaxed by 100 Jacobi steps",
         ),
     }),
     file: z.string().min(1).describe("ONNX file, relative to the manifest"),
@@ -41,7 +49,9 @@ export const ModelManifest = z
       stage: z.enum(["stage1", "stage2"]),
       data_recipe: z.string(),
       train_images: z.number().int().nonnegative(),
-      heldout_images: z.number().int().nonnegative(),
+      heldout_images: z.number().int().nonnegative().optional().describe("two-split datasets (before 0.3.0)"),
+      val_images: z.number().int().nonnegative().optional().describe("every choice: sweeps, checkpoint selection"),
+      test_images: z.number().int().nonnegative().optional().describe("reported once per shipped model"),
       steps: z.number().int().nonnegative(),
       batch: z.number().int().positive(),
       crop: z.number().int().positive(),
@@ -50,15 +60,28 @@ export const ModelManifest = z
       hardware: z.string(),
       wall_time_hours: z.number().nonnegative(),
       random_vgg: z.boolean().describe("true when ID-MRF used an untrained VGG19"),
+      precision: z.enum(["fp32", "bf16"]).optional().describe("picked by CPU detection: bf16 autocast where AMX"),
+      channels_last: z.enum(["on", "off"]).optional(),
+      config: z.record(z.string(), z.unknown()).optional().describe("the trainer's config, as the checkpoint recorded it"),
       deviations: z.array(z.string()),
     }),
     metrics: z
       .object({
-        heldout_images: z.number().int().positive(),
+        heldout_images: z.number().int().positive().optional(),
+        split: z.enum(["val", "test"]).optional(),
+        test_images: z.number().int().positive().optional(),
+        val_images: z.number().int().positive().optional(),
         center: Metrics,
         freeform: Metrics,
+        contribution: z
+          .object({ prefill: z.string(), center: z.number(), freeform: z.number() })
+          .nullable()
+          .optional()
+          .describe("hole-PSNR of the model minus its own pre-fill alone"),
+        val: Metrics.optional().describe("centre holes, the val images the checkpoint was chosen on"),
+        bar_0_3_0: z.object({ met: z.boolean(), misses: z.array(z.string()) }).optional(),
       })
-      .describe("composited 256x256 held-out crops"),
+      .describe("composited 256x256 crops of the test split (held-out before 0.3.0)"),
     created: z.string(),
   })
   .strict();

@@ -183,11 +183,11 @@ def test_sample_grid_columns():
 def data(tmp_path):
     rng = np.random.default_rng(0)
     (tmp_path / "train").mkdir()
-    (tmp_path / "heldout").mkdir()
+    (tmp_path / "val").mkdir()
     for i in range(4):
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{i}.jpg")
     for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(tmp_path / "heldout" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(tmp_path / "val" / f"{i}.png")
     return tmp_path
 
 
@@ -205,7 +205,7 @@ def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
     torch.manual_seed(0)
     save_generator(init, GMCNNGenerator(8, "zero"), tiny_cfg(), 10, {})
     out = data / "run"
-    cfg = tiny_cfg(stage=2, data=str(data / "train"), heldout=str(data / "heldout"), out=str(out), init=str(init),
+    cfg = tiny_cfg(stage=2, data=str(data / "train"), val=str(data / "val"), out=str(out), init=str(init),
                    random_vgg=True, steps=2, eval_every=2, eval_n=1, ckpt_every=1, log_every=1, sample_every=1,
                    sample_n=2, warmup=1)
     assert run_train(cfg)["step"] == 2
@@ -230,7 +230,7 @@ def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
 
 
 def test_trainer_refuses_stage2_without_a_starting_generator(data):
-    cfg = tiny_cfg(stage=2, data=str(data / "train"), heldout=str(data / "heldout"), out=str(data / "r2"),
+    cfg = tiny_cfg(stage=2, data=str(data / "train"), val=str(data / "val"), out=str(data / "r2"),
                    random_vgg=True)
     with pytest.raises(SystemExit, match="stage-1 generator"):
         run_train(cfg)
@@ -238,7 +238,7 @@ def test_trainer_refuses_stage2_without_a_starting_generator(data):
 
 def test_stage1_path_is_unchanged(data):
     out = data / "s1"
-    cfg = tiny_cfg(data=str(data / "train"), heldout=str(data / "heldout"), out=str(out), steps=1, eval_every=1,
+    cfg = tiny_cfg(data=str(data / "train"), val=str(data / "val"), out=str(out), steps=1, eval_every=1,
                    eval_n=1, log_every=1)
     run_train(cfg)
     ck = torch.load(out / "last.pt")
@@ -248,6 +248,6 @@ def test_stage1_path_is_unchanged(data):
 
 
 def test_sample_batch_is_fixed(data):
-    a = fixed_batch(str(data / "heldout"), 2, 32)
-    b = fixed_batch(str(data / "heldout"), 2, 32)
+    a = fixed_batch(str(data / "val"), 2, 32)
+    b = fixed_batch(str(data / "val"), 2, 32)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[0].shape == (2, 3, 32, 32)

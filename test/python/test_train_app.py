@@ -52,7 +52,7 @@ def test_validate_spec_refuses(bad, msg):
 def test_trainer_config_points_at_the_container_and_the_volume():
     spec = S.validate_spec({"run": "s2-a", "init_run": "s1-a", "config": gpu_config(), "steps": 500})
     cfg = S.trainer_config(spec, "/vol/weights/vgg19-dcbb9e9d.pth")
-    assert cfg["out"] == "/tmp/runs/s2-a" and cfg["data"] == "/tmp/data/train" and cfg["heldout"] == "/tmp/data/heldout"
+    assert cfg["out"] == "/tmp/runs/s2-a" and cfg["data"] == "/tmp/data/train" and cfg["val"] == "/tmp/data/val"
     assert cfg["init"] == "/vol/runs/s1-a/best_gen.pt" and cfg["steps"] == 500 and cfg["stage"] == 2
     assert cfg["vgg_weights"].endswith("vgg19-dcbb9e9d.pth") and cfg["vgg_sha256"] == "dcbb9e9d"
     known = {f.name for f in fields(Config)}
@@ -69,7 +69,7 @@ def test_training_block_matches_the_manifest_schema():
     schema = json.loads((ROOT / "shared/schema/model-manifest.schema.json").read_text())["properties"]["training"]
     spec = S.validate_spec({"run": "s2-a", "init_run": "s1-a", "config": gpu_config(), "random_vgg": True})
     cfg = S.trainer_config(spec, None)
-    block = S.training_block(cfg, {"train": 1710, "heldout": 190}, 1234, 2.5, "Modal, 1x NVIDIA L40S", "pushpull")
+    block = S.training_block(cfg, {"train": 1710, "val": 190}, 1234, 2.5, "Modal, 1x NVIDIA L40S", "pushpull")
     jsonschema.validate(block, schema)
     assert block["stage"] == "stage2" and block["random_vgg"] is True
     assert block["losses"]["known_l1"] == pytest.approx(2.88) and block["losses"]["id_mrf"] == pytest.approx(0.07)

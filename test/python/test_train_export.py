@@ -21,18 +21,18 @@ def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     (d / "train").mkdir()
-    (d / "heldout").mkdir()
+    (d / "val").mkdir()
     for i in range(4):
         a = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
         Image.fromarray(a).save(d / "train" / f"t{i}.jpg")
     for i in range(2):
         a = np.tile(np.linspace(0, 255, 256, dtype=np.uint8)[None, :, None], (256, 1, 3))
-        Image.fromarray(a).save(d / "heldout" / f"h{i}.png")
+        Image.fromarray(a).save(d / "val" / f"h{i}.png")
     return d
 
 
 def cfg(data, out, steps, **kw):
-    return load_config(None, dict(data=str(data / "train"), heldout=str(data / "heldout"), out=str(out), cnum=8,
+    return load_config(None, dict(data=str(data / "train"), val=str(data / "val"), out=str(out), cnum=8,
                                   crop=32, batch=2, steps=steps, threads=1, eval_every=3, eval_n=2, ckpt_every=1,
                                   log_every=1, warmup=1, **kw))
 
@@ -89,11 +89,13 @@ def test_export_writes_dynamic_onnx_and_a_manifest_valid_against_the_shared_sche
         jsonschema.validate(bad, schema)
 
 
-def test_heldout_split_is_by_whole_source_image_and_stable():
-    names = [f"ufoai/textures/wall_{i}.png" for i in range(2000)]
-    held = [n for n in names if dataset.is_heldout(n)]
-    assert 0.07 < len(held) / len(names) < 0.13
-    assert held == [n for n in names if dataset.is_heldout(n)]
+def test_three_splits_by_whole_source_image_disjoint_and_stable():
+    names = [f"ufoai/textures/wall_{i}.png" for i in range(3000)]
+    splits = {n: dataset.split_of(n) for n in names}
+    for s in ("val", "test"):
+        assert 0.07 < sum(v == s for v in splits.values()) / len(names) < 0.13
+    assert set(splits.values()) == {"train", "val", "test"}
+    assert all(dataset.split_of(n) == splits[n] for n in names)  # a name always lands in one split
 
 
 def test_non_colour_maps_are_skipped():
