@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS="python3-torch python3-onnx python3-opencv python3-pil python3-scipy python3-pytest python3-jsonschema"
+# Debian's Chromium: the browser tests (test/browser/) drive it with playwright-core, never a downloaded browser.
+PKGS="$PKGS chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

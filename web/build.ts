@@ -69,7 +69,7 @@ export async function buildWeb(): Promise<string> {
     minify: true,
     sourcemap: true,
     chunkNames: "widget/[name]-[hash]",
-    define: { __GMCNN_MODEL_FILE__: JSON.stringify(model) },
+    define: { __GMCNN_MODEL_FILE__: JSON.stringify(model), __GMCNN_MODEL_BYTES__: String(statSync(MODEL).size) },
     logLevel: "warning",
     external: ["onnxruntime-web"],
   });

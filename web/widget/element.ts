@@ -22,6 +22,7 @@ import type { LocalModel, LocalProgress } from "./local.ts";
 import { STYLES } from "./styles.ts";
 
 declare const __GMCNN_MODEL_FILE__: string;
+declare const __GMCNN_MODEL_BYTES__: number;
 /** Where the build put the runtime and the model: beside this script. */
 const ASSETS_BASE = new URL(".", import.meta.url).href;
 
@@ -52,7 +53,7 @@ const TEMPLATE = `
     <label class="size" title="Brush size ([ and ])"><span class="label">Size</span>
       <input type="range" name="size" min="4" max="160" step="2" value="36" aria-label="Brush size" aria-keyshortcuts="[ ]" />
     </label>
-    <div class="group">
+    <div class="group history">
       <button type="button" data-action="undo" title="Undo (Ctrl+Z)" aria-keyshortcuts="Control+Z" disabled>${icon("undo")}<span class="label">Undo</span></button>
       <button type="button" data-action="redo" title="Redo (Ctrl+Shift+Z)" aria-keyshortcuts="Control+Shift+Z" disabled>${icon("redo")}<span class="label">Redo</span></button>
       <button type="button" data-action="clear" title="Clear the mask" disabled>${icon("clear")}<span class="label">Clear</span></button>
@@ -152,6 +153,13 @@ export class GmcnnInpaintElement extends HTMLElement {
     this.changed();
     this.say(`${this.image.width} × ${this.image.height} px. Paint over what to remove, then press Remove.`);
     this.emit("gmcnn:load", { width: this.image.width, height: this.image.height, source: how });
+  }
+
+  /** Adds edits as if drawn (image pixels): masks from your own code, e.g. a detector's boxes. */
+  addEdits(...edits: Edit[]): void {
+    if (!this.image || this.busy || this.result) return;
+    for (const e of edits) this.history.push(structuredClone(e));
+    this.changed();
   }
 
   undo(): void {
@@ -325,19 +333,11 @@ export class GmcnnInpaintElement extends HTMLElement {
   private modelProgress(p: LocalProgress): void {
     const phase = p.file === "model" ? "model-download" : "runtime-download";
     this.emit("gmcnn:progress", { phase, loaded: p.loaded, total: p.total });
-    if (p.file === "model") {
-      this.emit("gmcnn:model", {
-        state: p.loaded < p.total ? "downloading" : "ready",
-        loaded: p.loaded,
-        total: p.total,
-        cached: p.cached,
-      });
-      if (!p.cached) {
-        const mb = (n: number) => (n / 1048576).toFixed(1);
-        this.say(`Downloading the in-browser model: ${mb(p.loaded)} / ${mb(p.total)} MB`, true);
-        this.bar(p.loaded / Math.max(1, p.total));
-      }
-    }
+    if (p.file !== "model" || p.done) return; // "ready" comes from prepareLocalModel, with the backend
+    this.emit("gmcnn:model", { state: "downloading", loaded: p.loaded, total: p.total, cached: p.cached });
+    const mb = (n: number) => (n / 1048576).toFixed(1);
+    this.say(`Downloading the in-browser model: ${mb(p.loaded)}${p.total ? ` / ${mb(p.total)}` : ""} MB`, true);
+    this.bar(p.total ? p.loaded / p.total : undefined);
   }
 
   private async inPage(image: Blob, payload: MaskPayload, fallback: boolean) {
@@ -425,6 +425,9 @@ export class GmcnnInpaintElement extends HTMLElement {
     set('[data-action="clear"]', editing && this.history.canUndo);
     set('[data-action="submit"]', editing && !this.history.isEmpty);
     for (const b of Array.from(this.shadow.querySelectorAll<HTMLButtonElement>("[data-tool]"))) b.disabled = !editing;
+    // A focused button that was just disabled would drop focus to the page, and the shortcuts with it.
+    const active = this.shadow.activeElement as HTMLButtonElement | null;
+    if (active?.disabled) (this.$(this.result ? ".compare input" : "canvas.paint") as HTMLElement).focus();
   }
 
   /** Sizes the paint canvas to the displayed image (device pixels) and redraws. */

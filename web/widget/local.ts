@@ -17,7 +17,9 @@ export interface LocalProgress {
   /** What is being fetched: the runtime's WASM binary or the model. */
   file: "runtime" | "model";
   loaded: number;
+  /** Bytes expected (0: not known). */
   total: number;
+  done: boolean;
   cached: boolean;
 }
 
@@ -26,6 +28,8 @@ export interface LocalModelOptions {
   assets: string;
   /** The ONNX model (default: the one the build put beside the widget). */
   modelUrl: string;
+  /** Its size, for progress when the server sends no Content-Length. */
+  modelBytes?: number;
   onProgress?: (p: LocalProgress) => void;
 }
 
@@ -37,17 +41,18 @@ async function cachedBytes(
   url: string,
   file: LocalProgress["file"],
   onProgress?: (p: LocalProgress) => void,
+  expected = 0,
 ): Promise<Uint8Array> {
   const cache = typeof caches === "undefined" ? undefined : await caches.open(CACHE).catch(() => undefined);
   const hit = await cache?.match(url);
   if (hit) {
     const b = new Uint8Array(await hit.arrayBuffer());
-    onProgress?.({ file, loaded: b.length, total: b.length, cached: true });
+    onProgress?.({ file, loaded: b.length, total: b.length, done: true, cached: true });
     return b;
   }
   const res = await fetch(url);
   if (!res.ok || !res.body) throw new Error(`could not fetch ${url}: HTTP ${res.status}`);
-  const total = Number(res.headers.get("content-length")) || 0;
+  const total = Number(res.headers.get("content-length")) || expected;
   const chunks: Uint8Array[] = [];
   let loaded = 0;
   const reader = res.body.getReader();
@@ -56,7 +61,7 @@ async function cachedBytes(
     if (done) break;
     chunks.push(value);
     loaded += value.length;
-    onProgress?.({ file, loaded, total: Math.max(total, loaded), cached: false });
+    onProgress?.({ file, loaded, total: total && Math.max(total, loaded), done: false, cached: false });
   }
   const bytes = new Uint8Array(loaded);
   let o = 0;
@@ -65,6 +70,7 @@ async function cachedBytes(
     o += c.length;
   }
   await cache?.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } })).catch(() => undefined);
+  onProgress?.({ file, loaded, total: loaded, done: true, cached: false });
   return bytes;
 }
 
@@ -129,9 +135,11 @@ export class LocalModel {
     const [ort, wasmBinary, model] = await Promise.all([
       import(/* @vite-ignore */ `${base}/ort/${bundle}`) as Promise<typeof Ort>,
       cachedBytes(`${base}/ort/${wasm}`, "runtime", this.o.onProgress).then(gunzip),
-      cachedBytes(this.o.modelUrl, "model", this.o.onProgress),
+      cachedBytes(this.o.modelUrl, "model", this.o.onProgress, this.o.modelBytes),
     ]);
     ort.env.wasm.wasmBinary = wasmBinary;
+    // In a worker: building the session and running the model never block the page.
+    ort.env.wasm.proxy = true;
     // Threads need SharedArrayBuffer, which only a cross-origin-isolated page has.
     ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
     const providers = gpu ? ["webgpu", "wasm"] : ["wasm"];

@@ -35,9 +35,9 @@ button.primary { background: var(--gmcnn-accent); color: var(--gmcnn-accent-fg);
 .file input { position: absolute; width: 1px; height: 1px; opacity: 0; pointer-events: none; }
 .file:focus-within { outline: 3px solid color-mix(in srgb, var(--gmcnn-accent) 60%, transparent); }
 .size { display: inline-flex; align-items: center; gap: 6px; color: var(--gmcnn-muted); }
-.size input { width: 96px; accent-color: var(--gmcnn-accent); }
+.size input { width: 80px; accent-color: var(--gmcnn-accent); }
 svg { width: 18px; height: 18px; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; stroke-linejoin: round; }
-.stage { position: relative; display: grid; place-items: center; height: var(--gmcnn-stage-height); min-height: 240px; background:
+.stage { position: relative; display: grid; place-items: center; min-height: 240px; padding: 16px; background:
   repeating-conic-gradient(var(--gmcnn-surface) 0 25%, var(--gmcnn-bg) 0 50%) 0 0 / 24px 24px; outline: none; }
 .stage.dragging { box-shadow: inset 0 0 0 3px var(--gmcnn-accent); }
 .frame { position: relative; max-width: 100%; max-height: 100%; touch-action: none; }
@@ -64,6 +64,9 @@ progress { width: 140px; height: 8px; accent-color: var(--gmcnn-accent); }
 .download { text-decoration: none; }
 [hidden] { display: none !important; }
 .label { }
+@container (max-width: 900px) {
+  .history .label { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+}
 @container (max-width: 560px) {
   .label { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   .size input { width: 72px; }
