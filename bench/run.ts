@@ -13,6 +13,7 @@ const benches: [string, string[]][] = [
   ["edge: decode/preprocess/composite/encode vs GPU time", ["bench/edge.ts"]],
   ["HD strategies and cache", ["bench/hd.ts"]],
   ["jobs: async (queue, webhook) vs sync", ["bench/jobs.ts"]],
+  ["browser: onnxruntime-web in Chromium vs onnxruntime-node", ["bench/browser.ts"]],
 ];
 let failed = 0;
 for (const [title, args] of benches) {

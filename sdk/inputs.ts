@@ -14,6 +14,11 @@ export type MaskInput = Blob | ArrayBuffer | ArrayBufferView | URL | string | Ma
 export interface InpaintRequest extends InpaintOptionsInput {
   image: ImageInput;
   mask: MaskInput;
+  /**
+   * Options that the deployment's plugins add (feathering, grain, ...): GET /v1/plugins lists
+   * them, by name, with their JSON Schema. Sent beside the built-in options.
+   */
+  plugin_options?: Record<string, string | number | boolean>;
 }
 
 const isShapes = (m: MaskInput): m is MaskShapes | Shape[] =>
@@ -43,7 +48,7 @@ export function appendOptions(form: FormData, o: InpaintOptionsInput): void {
 
 /** The multipart form of /v1/inpaint and /v1/jobs. URLs are fetched here unless `urlsAsFields`. */
 export async function inpaintForm(
-  { image, mask, ...options }: InpaintRequest,
+  { image, mask, plugin_options, ...options }: InpaintRequest,
   doFetch: typeof fetch,
   extra: Record<string, string | undefined> = {},
 ): Promise<FormData> {
@@ -52,15 +57,15 @@ export async function inpaintForm(
   else form.append("image", isUrl(image) ? await fetchBytes(image, doFetch, "image") : toBlob(image), "image");
   if (isShapes(mask)) form.append("mask_shapes", JSON.stringify(shapesDoc(mask)));
   else form.append("mask", isUrl(mask) ? await fetchBytes(mask, doFetch, "mask") : toBlob(mask, "image/png"), "mask.png");
-  appendOptions(form, options);
+  appendOptions(form, { ...plugin_options, ...options });
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) form.append(k, v);
   return form;
 }
 
 /** Jobs whose inputs are all URLs, upload ids or shapes go as JSON: the edge fetches the URLs. */
 export function jobJson(r: InpaintRequest, extra: Record<string, unknown>): Record<string, unknown> | undefined {
-  const { image, mask, ...options } = r;
-  const body: Record<string, unknown> = { ...options, ...extra };
+  const { image, mask, plugin_options, ...options } = r;
+  const body: Record<string, unknown> = { ...plugin_options, ...options, ...extra };
   if (typeof image === "object" && image !== null && "uploadId" in image) body.image_id = image.uploadId;
   else if (isUrl(image)) body.image_url = String(image);
   else return undefined;

@@ -60,7 +60,12 @@ export async function buildWeb(): Promise<string> {
   const out = WEB_DIST;
   const model = `models/${modelFileName()}`;
   await build({
-    entryPoints: { "widget/gmcnn-inpaint": join(ROOT, "web/widget/index.ts"), demo: join(ROOT, "web/demo/demo.ts") },
+    // widget/local.js: the in-page model code, also loadable on its own (bench/browser.ts).
+    entryPoints: {
+      "widget/gmcnn-inpaint": join(ROOT, "web/widget/index.ts"),
+      "widget/local": join(ROOT, "web/widget/local.ts"),
+      demo: join(ROOT, "web/demo/demo.ts"),
+    },
     outdir: out,
     bundle: true,
     splitting: true,

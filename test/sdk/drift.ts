@@ -40,9 +40,18 @@ const propsOf = (doc: OpenApiDoc, s: unknown): string[] => Object.keys((resolve(
 const same = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && [...a].sort().every((v, i) => v === [...b].sort()[i]);
 
-export function drift(doc: OpenApiDoc, ops: Record<string, Operation> = OPERATIONS, pending: readonly string[] = []): string[] {
+/**
+ * `pluginOptions`: the option names GET /v1/plugins lists; the SDK sends them through
+ * `plugin_options`, so the inpaint and job routes may document them beside InpaintOptions.
+ */
+export function drift(
+  doc: OpenApiDoc,
+  ops: Record<string, Operation> = OPERATIONS,
+  pending: readonly string[] = [],
+  pluginOptions: readonly string[] = [],
+): string[] {
   const out: string[] = [];
-  const optionKeys = Object.keys(InpaintOptions.shape);
+  const optionKeys = [...Object.keys(InpaintOptions.shape), ...pluginOptions];
   const covered = new Set<string>();
   for (const [name, op] of Object.entries(ops)) {
     const route = `${op.method.toUpperCase()} ${op.path}`;

@@ -10,32 +10,40 @@ import { drift, type OpenApiDoc } from "../sdk/drift.ts";
 import { photo, testEnv } from "./helpers.ts";
 
 /** Routes other issues are adding; checked in full as soon as /openapi.json has them. */
-const PENDING = ["uploads.delete", "plugins"];
+const PENDING: string[] = [];
 
 const doc = async () => (await (await exports.default.fetch("http://edge/openapi.json")).json()) as OpenApiDoc;
+/** The options the loaded plugins add (GET /v1/plugins), which the SDK sends as plugin_options. */
+async function pluginOptions(): Promise<string[]> {
+  const res = await exports.default.fetch("http://edge/v1/plugins");
+  if (!res.ok) return [];
+  const { plugins } = (await res.json()) as { plugins: { options?: Record<string, unknown> }[] };
+  return plugins.flatMap((p) => Object.keys(p.options ?? {}));
+}
 const viaWorker: typeof fetch = (input, init) => exports.default.fetch(new Request(input, init));
 
 describe("SDK vs /openapi.json", () => {
   it("agree", async () => {
-    expect(drift(await doc(), undefined, PENDING)).toEqual([]);
+    expect(drift(await doc(), undefined, PENDING, await pluginOptions())).toEqual([]);
   });
 
   it("disagree when a route changes without the SDK", async () => {
     const base = await doc();
+    const plugins = await pluginOptions();
     const clone = () => structuredClone(base);
     // A new form field on /v1/inpaint.
     const a = clone();
     const form = (a.paths["/v1/inpaint"].post as { requestBody: { content: Record<string, { schema: { properties: object } }> } })
       .requestBody.content["multipart/form-data"].schema;
     form.properties = { ...form.properties, sharpen: { type: "boolean" } };
-    expect(drift(a, undefined, PENDING).join("\n")).toMatch(
+    expect(drift(a, undefined, PENDING, plugins).join("\n")).toMatch(
       /inpaint: multipart\/form-data fields differ \(API only: \[sharpen\]/,
     );
     // A renamed path.
     const b = clone();
     b.paths["/v1/jobs/{id}/stop"] = b.paths["/v1/jobs/{id}/cancel"];
     delete b.paths["/v1/jobs/{id}/cancel"];
-    const bd = drift(b, undefined, PENDING).join("\n");
+    const bd = drift(b, undefined, PENDING, plugins).join("\n");
     expect(bd).toContain("jobs.cancel: the SDK calls POST /v1/jobs/{id}/cancel, which /openapi.json does not have");
     expect(bd).toContain("POST /v1/jobs/{id}/stop has no SDK method");
     // A response property the shared schema does not have.
@@ -46,7 +54,7 @@ describe("SDK vs /openapi.json", () => {
       }
     ).responses["201"].content["application/json"].schema;
     ok.properties = { ...ok.properties, url: { type: "string" } };
-    expect(drift(c, undefined, PENDING).join("\n")).toMatch(/uploads\.create: UploadInfo properties/);
+    expect(drift(c, undefined, PENDING, plugins).join("\n")).toMatch(/uploads\.create: UploadInfo properties/);
   });
 });
 
