@@ -18,6 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { buildWeb } from "../web/build.ts";
+import { checkEdgePlugins } from "./check-plugins.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -154,10 +155,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const deadline = Date.now() + (o.readyTimeoutMs ?? 180_000);
 
   let gpu: ChildProcess | undefined;
-  let gpuUrl = o.gpuUrl;
-  if (!gpuUrl) {
-    const gpuPort = o.gpuPort ?? (await freePort(host));
-    gpuUrl = `http://${host}:${gpuPort}`;
+  const gpuPort = o.gpuUrl ? 0 : (o.gpuPort ?? (await freePort(host)));
+  const gpuUrl = o.gpuUrl ?? `http://${host}:${gpuPort}`;
+  // The Worker's plugins (gmcnn.config.ts) with these settings, checked before anything starts.
+  await checkEdgePlugins({ GPU_URL: gpuUrl, ...o.vars }).catch((e: Error) => {
+    throw new Error(`plugin configuration: ${e.message}`);
+  });
+  if (!o.gpuUrl) {
     gpu = launch(
       "gpu",
       ["--import", "tsx", "gpu-jobs/server/main.ts"],

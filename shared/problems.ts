@@ -34,6 +34,7 @@ export const PROBLEMS = {
   "fetch-failed": { status: 422, title: "An input URL could not be fetched" },
   "rate-limited": { status: 429, title: "Too many requests" },
   internal: { status: 500, title: "Internal error" },
+  "plugin-config": { status: 500, title: "Invalid plugin configuration" },
   "gpu-bad-response": { status: 502, title: "GPU function returned an invalid response" },
   "gpu-unavailable": { status: 503, title: "GPU function unavailable" },
   "gpu-busy": { status: 503, title: "GPU function is busy" },
@@ -87,3 +88,18 @@ export class Problem extends Error {
 }
 
 export const isProblem = (e: unknown): e is Problem => e instanceof Problem;
+
+/** The zod issues of a failed parse, as the issue list invalid-options problems carry. */
+export interface ZodLikeError {
+  issues: readonly { path: readonly PropertyKey[]; code: string; message: string }[];
+}
+
+/**
+ * 400 invalid-options listing every zod issue (field path under `prefix`, code, message): the one
+ * way the API reports invalid fields, wherever the schema was applied.
+ */
+export function invalidOptions(e: ZodLikeError, prefix: readonly PropertyKey[] = []): Problem {
+  const issues = e.issues.map((i) => ({ field: [...prefix, ...i.path].join(".") || null, code: i.code, message: i.message }));
+  const detail = issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; ");
+  return new Problem("invalid-options", detail, { issues });
+}

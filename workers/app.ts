@@ -15,6 +15,7 @@ import { registerHealth } from "./routes/health.ts";
 import { registerHooks } from "./routes/hooks.ts";
 import { registerInpaint } from "./routes/inpaint.ts";
 import { registerJobs } from "./routes/jobs.ts";
+import { registerPlugins } from "./routes/plugins.ts";
 import { registerTokens } from "./routes/tokens.ts";
 import { registerUploads } from "./routes/uploads.ts";
 import { registerUsage } from "./routes/usage.ts";
@@ -55,6 +56,7 @@ export function createApp(): AppInstance {
   registerAdmin(app);
   registerJobs(app);
   registerHooks(app);
+  registerPlugins(app);
   registerTokens(app);
   registerDocs(app);
 

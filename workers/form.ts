@@ -6,9 +6,10 @@
  */
 import { z } from "zod";
 import { Problem } from "../shared/problems.ts";
-import { InpaintOptions } from "../shared/schemas/options.ts";
+import type { InpaintOptions } from "../shared/schemas/options.ts";
 import { MaskShapes } from "../shared/schemas/shapes.ts";
 import { UploadId } from "../shared/schemas/uploads.ts";
+import { RequestOptions } from "./plugins/index.ts";
 
 export const FILE_FIELDS = ["image", "mask"] as const;
 /** Fields that are inputs, not options (strings, or a file for mask_shapes). */
@@ -31,7 +32,7 @@ type FormValue = string | File;
 type JsonType = "integer" | "number" | "boolean" | "string";
 const FIELD_TYPES: Record<string, JsonType> = Object.fromEntries(
   Object.entries(
-    (z.toJSONSchema(InpaintOptions, { io: "input" }) as { properties: Record<string, { type?: JsonType }> }).properties,
+    (z.toJSONSchema(RequestOptions, { io: "input" }) as { properties: Record<string, { type?: JsonType }> }).properties,
   ).map(([k, v]) => [k, v.type ?? "string"]),
 );
 
@@ -63,9 +64,10 @@ export function invalidOptions(e: z.ZodError, prefix: readonly PropertyKey[] = [
 export function optionsFromFields(fields: ReadonlyMap<string, string>): InpaintOptions {
   const raw: Record<string, unknown> = Object.create(null);
   for (const [k, v] of fields) raw[k] = coerce(Object.hasOwn(FIELD_TYPES, k) ? FIELD_TYPES[k] : undefined, v);
-  const r = InpaintOptions.safeParse(raw);
+  // InpaintOptions plus the loaded plugins' options (workers/plugins/).
+  const r = RequestOptions.safeParse(raw);
   if (!r.success) throw invalidOptions(r.error);
-  return r.data;
+  return r.data as InpaintOptions;
 }
 
 /** The one value of `name`, or undefined; 400 when it is repeated. */

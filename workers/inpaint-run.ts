@@ -17,6 +17,7 @@ import { postProcess } from "./pipeline/post-process.ts";
 import { read } from "./pipeline/read.ts";
 import type { Run, RunContext, Stage } from "./pipeline/run.ts";
 import { store } from "./pipeline/store.ts";
+import { edgePlugins } from "./plugins/index.ts";
 import { Timings } from "./timing.ts";
 
 export type { RunContext };
@@ -43,10 +44,12 @@ export async function runInpaint(env: Bindings, form: InpaintForm, ctx: RunConte
     form,
     options: form.options,
     t: new Timings(),
+    plugins: await edgePlugins(env),
     regions: [],
     fills: [],
     model: "",
     provider: "",
+    servedBy: "",
     stored: false,
     bypass: false,
     cleanups: [],

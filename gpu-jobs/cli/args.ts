@@ -1,46 +1,38 @@
-/** Command-line options -> the shared InpaintOptions schema (one validation for every caller). */
+/**
+ * Command-line options -> the request options (InpaintOptions plus the loaded plugins' options,
+ * gpu-jobs/plugins/host.ts): one validation for every caller. Each option is a --kebab-case flag,
+ * derived from the schema, so a plugin's option is a flag without a change here.
+ */
 import { z } from "zod";
+import type { RequestOptions as Options } from "../../shared/plugins/contract.ts";
 import { Problem } from "../../shared/problems.ts";
-import { InpaintOptions } from "../../shared/schemas/options.ts";
+import { RequestOptions } from "../plugins/host.ts";
+
+type JsonType = "integer" | "number" | "boolean" | "string";
+const PROPS = (z.toJSONSchema(RequestOptions, { io: "input" }) as { properties: Record<string, { type?: JsonType }> }).properties;
+/** `model` is the command's own flag (a name or a .onnx file). */
+const OPTION_KEYS = Object.keys(PROPS).filter((k) => k !== "model");
 
 /** The option flags every inpaint-like command accepts, in --kebab-case. */
-export const OPTION_FLAGS = {
-  "hd-strategy": { type: "string" },
-  "hd-strategy-crop-trigger-size": { type: "string" },
-  "hd-strategy-crop-margin": { type: "string" },
-  "hd-strategy-resize-limit": { type: "string" },
-  dilate: { type: "string" },
-  erode: { type: "string" },
-  feather: { type: "string" },
-  "invert-mask": { type: "boolean" },
-  "mask-resize": { type: "boolean" },
-  "mask-source": { type: "string" },
-  "output-format": { type: "string" },
-  "jpeg-quality": { type: "string" },
-} as const;
+export const OPTION_FLAGS = Object.fromEntries(
+  OPTION_KEYS.map((k) => [
+    k.replaceAll("_", "-"),
+    { type: PROPS[k].type === "boolean" ? ("boolean" as const) : ("string" as const) },
+  ]),
+);
 
-const NUMERIC = new Set([
-  "hd_strategy_crop_trigger_size",
-  "hd_strategy_crop_margin",
-  "hd_strategy_resize_limit",
-  "dilate",
-  "erode",
-  "feather",
-  "jpeg_quality",
-]);
-
-export function optionsFromFlags(values: Record<string, unknown>): InpaintOptions {
+export function optionsFromFlags(values: Record<string, unknown>): Options {
   const raw: Record<string, unknown> = {};
-  for (const flag of Object.keys(OPTION_FLAGS)) {
-    const v = values[flag];
+  for (const key of OPTION_KEYS) {
+    const v = values[key.replaceAll("_", "-")];
     if (v === undefined) continue;
-    const key = flag.replaceAll("-", "_");
-    raw[key] = NUMERIC.has(key) && typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+    const numeric = PROPS[key].type === "integer" || PROPS[key].type === "number";
+    raw[key] = numeric && typeof v === "string" && v.trim() !== "" ? Number(v) : v;
   }
-  const r = InpaintOptions.safeParse(raw);
+  const r = RequestOptions.safeParse(raw);
   if (!r.success) {
     const msg = r.error.issues.map((i) => `--${i.path.join(".").replaceAll("_", "-")}: ${i.message}`).join("; ");
     throw new Problem("invalid-options", msg, { issues: z.treeifyError(r.error) });
   }
-  return r.data;
+  return r.data as Options;
 }

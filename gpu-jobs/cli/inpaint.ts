@@ -7,28 +7,32 @@ import { randomBytes } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { featherFill } from "../../shared/imaging/composite.ts";
 import { jpegOrientation, orientImage, orientMask } from "../../shared/imaging/exif.ts";
-import { holeCount, maskFromImage } from "../../shared/imaging/mask.ts";
+import { holeCount } from "../../shared/imaging/mask.ts";
 import { holeRegions, inpaintPipeline } from "../../shared/imaging/pipeline.ts";
-import { resizeMask } from "../../shared/imaging/resize.ts";
 import type { ImageFormat } from "../../shared/imaging/sniff.ts";
+import type { RequestOptions } from "../../shared/plugins/contract.ts";
+import { regionInfer } from "../../shared/plugins/inference/region.ts";
+import type { PluginSet } from "../../shared/plugins/registry.ts";
 import { Problem } from "../../shared/problems.ts";
-import type { InpaintOptions } from "../../shared/schemas/options.ts";
-import { decodeImage, encodeImage } from "../codecs.ts";
-import { resolveModel } from "../runtime/models.ts";
-import { inpaintRegion } from "../runtime/runner.ts";
-import { createSession, type ModelSession, type RuntimeKind } from "../runtime/session.ts";
+import { decodeImage } from "../codecs.ts";
+import { loadNodePlugins, nodeCodecs } from "../plugins/host.ts";
 import { OPTION_FLAGS, optionsFromFlags } from "./args.ts";
 import { Progress } from "./progress.ts";
 
 export const INPAINT_USAGE = `usage: gmcnn inpaint --image IN --mask MASK --out OUT [options]
        gmcnn inpaint --batch PAIRS.tsv [options]      (lines: image<TAB>mask<TAB>out)
+MASK: a PNG (white = hole), or a JSON file a mask source reads (COCO RLE, shapes, ...)
 options: --model FILE.onnx|NAME[@VERSION]  --runtime node|web  --threads N
-         --hd-strategy original|resize|crop  --dilate PX  --erode PX  --feather PX
-         --invert-mask  --mask-resize  --mask-source luminance|alpha  --output-format png|jpeg|webp  --jpeg-quality Q`;
+         --backend local|http|fallback  --gpu-url URL   (default: local, ONNX Runtime in-process)
+         --hd-strategy original|resize|crop  --dilate PX  --erode PX
+         --invert-mask  --mask-resize  --mask-source luminance|alpha  --output-format png|jpeg|webp  --jpeg-quality Q
+plugins: --feather PX  --seam-blend  --grain S   (every option of a loaded plugin is a flag)`;
 
 const EXT_FORMAT: Record<string, ImageFormat> = { ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp" };
+
+/** Every file is allowed up to this many pixels (no Worker memory limit here). */
+const MAX_PIXELS = 100e6;
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -56,40 +60,51 @@ export interface Job {
   out: string;
 }
 
-/** Inpaint one file pair with an open session. Returns the number of hole pixels. */
-export async function inpaintFile(session: () => Promise<ModelSession>, job: Job, o: InpaintOptions): Promise<number> {
+/**
+ * Inpaint one file pair with the loaded plugins: the mask through its mask source, the regions
+ * through the inference backend (in-process ONNX Runtime unless --backend says otherwise), the
+ * fills through the post-processors the options turn on, the result through its encoder.
+ * Returns the number of hole pixels.
+ */
+export async function inpaintFile(plugins: PluginSet, job: Job, o: RequestOptions): Promise<number> {
   const imgBytes = await readInput(job.image, "image");
   const maskBytes = await readInput(job.mask, "mask");
-  const { image, format } = await decodeImage(imgBytes, "image");
-  const { image: maskImg } = await decodeImage(maskBytes, "mask");
-  const sameSize = maskImg.width === image.width && maskImg.height === image.height;
-  if (!sameSize && !o.mask_resize)
-    throw new Problem(
-      "mask-mismatch",
-      `mask is ${maskImg.width}x${maskImg.height} but the image is ${image.width}x${image.height} (--mask-resize scales it)`,
-    );
+  const { image, format } = await decodeImage(imgBytes, "image", MAX_PIXELS);
+  const input = { bytes: maskBytes };
+  const source = plugins.maskSourceFor(input);
+  const size = { width: image.width, height: image.height };
+  const loaded = await source.hooks.load(input, {
+    image: size,
+    options: o,
+    codecs: nodeCodecs(MAX_PIXELS),
+    limits: { maxSide: 65535, maxMegapixels: MAX_PIXELS / 1e6 },
+  });
   // The mask is in the stored pixel grid, like the edge's; both are turned upright together.
   const orientation = format === "jpeg" ? jpegOrientation(imgBytes) : 1;
-  let binary = maskFromImage(maskImg, o.mask_source, o.invert_mask);
-  if (!sameSize) binary = resizeMask(binary, image.width, image.height);
-  const mask = orientMask(binary, orientation);
+  const mask = orientMask(loaded.build(size), orientation);
   const outFormat = o.output_format ?? EXT_FORMAT[extname(job.out).toLowerCase()] ?? format;
+  const encoder = plugins.encoder(outFormat);
   const holes = holeCount(mask);
   if (holes === 0 && outFormat === format) {
     await writeAtomic(job.out, imgBytes); // nothing to fill: the input, byte for byte
     return 0;
   }
-  const s = await session(); // loaded only once an input proved valid
+  const post = plugins.postProcessorsFor(o);
   // One region per connected hole (crop), composited in place: the same shared code as the edge.
   const { image: result } = await inpaintPipeline(
     orientImage(image, orientation),
     mask,
     o,
-    (part, m) => inpaintRegion(s, part, m),
+    regionInfer(plugins.backend, { model: o.model }),
     holeRegions,
-    { inPlace: true, post: (f, img, m) => featherFill(f.image, f.region.box, img, m, o.feather) },
+    {
+      inPlace: true,
+      post: async (fill, whole, m) => {
+        for (const p of post) await p.hooks.process(fill, whole, m, o);
+      },
+    },
   );
-  await writeAtomic(job.out, await encodeImage(result, outFormat, o.jpeg_quality));
+  await writeAtomic(job.out, await encoder.hooks.encode(result, o));
   return holes;
 }
 
@@ -108,15 +123,6 @@ async function readBatch(path: string): Promise<Job[]> {
     });
 }
 
-export async function openModel(spec: string | undefined, runtime: RuntimeKind, threads?: number): Promise<ModelSession> {
-  const path = spec?.endsWith(".onnx") ? spec : resolveModel(spec).path;
-  try {
-    return await createSession(path, { runtime, threads });
-  } catch (e) {
-    throw new Problem("model-not-found", `cannot load model ${path}: ${(e as Error).message}`);
-  }
-}
-
 export async function inpaintCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -128,6 +134,8 @@ export async function inpaintCommand(argv: string[]): Promise<number> {
       model: { type: "string" },
       runtime: { type: "string", default: "node" },
       threads: { type: "string" },
+      backend: { type: "string" },
+      "gpu-url": { type: "string" },
       help: { type: "boolean", short: "h" },
       ...OPTION_FLAGS,
     },
@@ -142,18 +150,22 @@ export async function inpaintCommand(argv: string[]): Promise<number> {
   else if (values.image && values.mask && values.out) jobs = [{ image: values.image, mask: values.mask, out: values.out }];
   else throw new Problem("bad-request", "need --image, --mask and --out (or --batch PAIRS.tsv); see --help");
   if (values.runtime !== "node" && values.runtime !== "web") throw new Problem("bad-request", "--runtime must be node or web");
-  const runtime = values.runtime;
-  let opened: Promise<ModelSession> | undefined;
-  const session = () => {
-    opened ??= openModel(values.model, runtime, values.threads ? Number(values.threads) : undefined);
-    return opened;
+  // Flags over the environment: one place for the plugins' settings (docs/plugins.md).
+  const flags: Record<string, string | undefined> = {
+    GMCNN_MODEL: values.model,
+    GMCNN_RUNTIME: values.runtime,
+    GMCNN_THREADS: values.threads,
+    GPU_BACKEND: values.backend,
+    GPU_URL: values["gpu-url"],
   };
+  const settings = { ...process.env, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
+  const plugins = await loadNodePlugins(settings, { maxPixels: MAX_PIXELS });
   const bar = jobs.length > 1 ? new Progress(jobs.length, "inpaint ") : null;
   let failed = 0;
   for (const [i, job] of jobs.entries()) {
     try {
       const t = Date.now();
-      const holes = await inpaintFile(session, job, opts);
+      const holes = await inpaintFile(plugins, job, opts);
       if (!bar) console.error(`${job.out}: ${holes} hole pixels filled in ${Date.now() - t} ms`);
     } catch (e) {
       if (!(e instanceof Problem) || !bar) throw e;
@@ -162,6 +174,5 @@ export async function inpaintCommand(argv: string[]): Promise<number> {
     }
     bar?.tick(i + 1, failed ? `${failed} failed` : "");
   }
-  if (opened) await (await opened).release();
   return failed ? 1 : 0;
 }

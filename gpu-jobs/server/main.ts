@@ -7,6 +7,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
+import { loadNodePlugins } from "../plugins/host.ts";
 import { listModels, MODELS_DIR, resolveModel, verifyFile } from "../runtime/models.ts";
 import { createGpuApp, type LoadedModel } from "./app.ts";
 import { configFromEnv } from "./config.ts";
@@ -17,6 +18,14 @@ const cfg = configFromEnv();
 const log = (entry: Record<string, unknown>) => {
   if (cfg.log || entry.level === "error" || entry.event) console.log(JSON.stringify({ t: new Date().toISOString(), ...entry }));
 };
+
+// The plugin config (gmcnn.config.ts, settings from the environment) is checked before anything
+// listens: a bad setting stops the server with the plugin and the field named.
+const plugins = await loadNodePlugins(process.env).catch((e: Error) => {
+  console.error(`plugin configuration: ${e.message}`);
+  process.exit(1);
+});
+log({ event: "plugins", loaded: plugins.describe().map((p) => `${p.kind}/${p.name}@${p.version}`) });
 
 const modelsDir = cfg.modelsDir ?? MODELS_DIR;
 const entry = resolveModel(cfg.model, modelsDir);

@@ -20,6 +20,12 @@ export function maskFromImage(img: RgbaImage, source: MaskSource = "luminance", 
   return m;
 }
 
+/** Swaps holes and kept pixels (invert_mask). */
+export function invertInPlace(m: Mask): Mask {
+  for (let i = 0; i < m.data.length; i++) m.data[i] ^= 1;
+  return m;
+}
+
 function dilateWhole(m: Mask, r: number): Mask {
   const d2 = squaredDistance(m.width, m.height, (i) => m.data[i] === 1);
   const out = newMask(m.width, m.height);

@@ -125,7 +125,10 @@ export const HookEvent = z.object({
       image_url: z.string().url(),
       mask_url: z.string().url().optional(),
       mask_shapes: MaskShapes.optional(),
-      options: InpaintOptions.optional(),
+      options: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe("inpaint options, as for POST /v1/jobs (core options and the loaded plugins' options)"),
       callback_url: z.string().url().optional(),
       webhook_events_filter: WebhookEventsFilter.optional(),
     })
@@ -137,10 +140,28 @@ export type HookEvent = z.infer<typeof HookEvent>;
 export const CreateIntegration = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, "lowercase letters, digits and dashes, 2 to 63 characters"),
   account_id: z.string().min(1),
+  source: z
+    .string()
+    .default("standard-webhooks")
+    .describe(
+      "the webhook-source plugin that verifies and maps its events (GET /v1/plugins: standard-webhooks, github, cloudinary)",
+    ),
+  secret: z
+    .string()
+    .min(16)
+    .max(512)
+    .optional()
+    .describe(
+      "the sender's own signing secret (required for sources that cannot take one we issue, e.g. cloudinary's API secret)",
+    ),
 });
 export const CreatedIntegration = z.object({
   name: z.string(),
   account_id: z.string(),
-  secret: z.string().describe("whsec_...: sign the events you post with it (Standard Webhooks); shown once"),
+  source: z.string(),
+  secret: z
+    .string()
+    .optional()
+    .describe("the secret we issued (whsec_... for Standard Webhooks): configure the sender with it; shown once"),
   url: z.string(),
 });

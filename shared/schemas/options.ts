@@ -7,7 +7,10 @@ export const OutputFormat = z.enum(["png", "jpeg", "webp"]);
 
 const pixels = (max: number) => z.number().int().min(0).max(max);
 
-/** Inpaint options: one schema for the CLI, the HTTP API and the job queue. */
+/**
+ * Inpaint options: one schema for the CLI, the HTTP API and the job queue. Plugins add their own
+ * (feather, seam_blend, grain, ...): hosts compose them on with shared/plugins/registry.ts.
+ */
 export const InpaintOptions = z
   .object({
     hd_strategy: HdStrategy.default("crop").describe(
@@ -18,7 +21,6 @@ export const InpaintOptions = z
     hd_strategy_resize_limit: z.number().int().min(64).max(16384).default(1280).describe("longer side after resize"),
     dilate: pixels(128).default(0).describe("grow the hole by this many pixels"),
     erode: pixels(128).default(0).describe("shrink the hole by this many pixels"),
-    feather: pixels(64).default(0).describe("blend width inside the hole edge, in pixels"),
     invert_mask: z.boolean().default(false).describe("treat black as the hole"),
     mask_resize: z
       .boolean()

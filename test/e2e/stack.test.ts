@@ -327,6 +327,35 @@ describe("an async job with a signed webhook through the local stack", () => {
   }, 180_000);
 });
 
+describe("plugins through the local stack (npm start)", () => {
+  it("the example plugin (examples/plugins/watermark-mask, listed in gmcnn.config.ts) masks a corner watermark", async () => {
+    const listed = (await (await fetch(`${stack.edgeUrl}/v1/plugins`)).json()) as { plugins: { name: string; kind: string }[] };
+    expect(listed.plugins).toContainEqual(expect.objectContaining({ name: "watermark-corner", kind: "mask-source" }));
+    const img = photo(160, 120);
+    const f = inpaintForm(await encodeImage(img, "png"));
+    const doc = { watermark: { corner: "bottom-right", width: 0.25, height: 0.2, inset: 0.05 } };
+    f.append("mask", new Blob([JSON.stringify(doc)], { type: "application/json" }), "watermark.json");
+    const res = await post(f);
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get("x-gpu-backend")).toBe("http");
+    // 40x24 at 8 px from the right and 6 px from the bottom: x 112..151, y 90..113.
+    const box = { x: 112, y: 90, width: 40, height: 24 };
+    const out = await decoded(res);
+    expect(changedOutside(out, img, box)).toBe(0);
+    let changed = 0;
+    for (let y = box.y; y < box.y + box.height; y++)
+      for (let x = box.x; x < box.x + box.width; x++)
+        changed += out.data[(y * 160 + x) * 4] !== img.data[(y * 160 + x) * 4] ? 1 : 0;
+    expect(changed).toBeGreaterThan(box.width * box.height * 0.5);
+  });
+
+  it("a bad plugin setting stops the stack before it starts, naming the plugin and the field", async () => {
+    await expect(startStack({ persistTo: persist, vars: { GPU_BACKEND: "fallback" }, log: () => {} })).rejects.toThrow(
+      /plugin configuration: plugin fallback \(inference\): GPU_SECONDARY_URL/,
+    );
+  });
+});
+
 describe("every error class, from a real bad request", () => {
   const small = async () => ({
     image: await encodeImage(photo(32, 24), "png"),

@@ -20,7 +20,6 @@ describe("InpaintOptions", () => {
       hd_strategy_resize_limit: 1280,
       dilate: 0,
       erode: 0,
-      feather: 0,
       invert_mask: false,
       mask_resize: false,
       mask_source: "luminance",

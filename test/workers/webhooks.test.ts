@@ -7,9 +7,9 @@
 import { exports } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { newMessageId, newSecret, signatureHeader, verifyWebhook, webhookHeaders } from "../../shared/webhooks/signature.ts";
 import { sha256Hex } from "../../workers/cache.ts";
 import { currentSecret, rotateSecret, signingSecrets } from "../../workers/webhooks/secrets.ts";
-import { newMessageId, newSecret, signatureHeader, verifyWebhook, webhookHeaders } from "../../workers/webhooks/signature.ts";
 import { assertSafeResolved, assertSafeUrl, isPrivateAddress, safeFetch } from "../../workers/webhooks/ssrf.ts";
 import { auth, testEnv } from "./helpers.ts";
 

@@ -1,14 +1,14 @@
 /**
- * The GPU backends this Worker ships, by the name GPU_BACKEND (wrangler.toml) selects. A new
- * backend is one factory implementing shared/gpu-backend.ts, registered here.
+ * The inference backend at the edge: the one the plugin config selects (GPU_BACKEND, default
+ * `http`; see gmcnn.config.ts and shared/plugins/inference/). Resolved lazily, so callers that
+ * only need the backend's identity do not wait for the plugins to load.
  */
-import { type GpuBackend, type GpuBackendFactory, selectBackend } from "../../shared/gpu-backend.ts";
+import type { GpuBackend } from "../../shared/gpu-backend.ts";
 import type { Bindings } from "../env.ts";
-import { createHttpBackend } from "./http.ts";
+import { edgePlugins } from "../plugins/index.ts";
 
-export const GPU_BACKENDS: Readonly<Record<string, GpuBackendFactory>> = { http: createHttpBackend };
-
-export const backendFor = (env: Bindings): GpuBackend =>
-  selectBackend(GPU_BACKENDS, env.GPU_BACKEND, env as unknown as Record<string, unknown>, {
-    fetch: (input, init) => fetch(input, init),
-  });
+export const backendFor = (env: Bindings): GpuBackend => ({
+  name: env.GPU_BACKEND?.trim() || "http",
+  infer: async (req, o) => (await edgePlugins(env)).backend.infer(req, o),
+  servedModel: async (o) => (await edgePlugins(env)).backend.servedModel?.(o),
+});

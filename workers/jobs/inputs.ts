@@ -7,13 +7,14 @@
 import { checkShapesCost } from "../../shared/imaging/rasterize.ts";
 import { Problem } from "../../shared/problems.ts";
 import type { WebhookEvent } from "../../shared/schemas/jobs.ts";
-import { CreateJobJson, WebhookEventsFilter } from "../../shared/schemas/jobs.ts";
+import { WebhookEventsFilter } from "../../shared/schemas/jobs.ts";
 import type { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { MaskShapes } from "../../shared/schemas/shapes.ts";
 import { UploadId } from "../../shared/schemas/uploads.ts";
 import { EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectUpload, MIME } from "../codecs.ts";
 import { type Bindings, uploadLimits } from "../env.ts";
 import { invalidOptions, readInpaintForm } from "../form.ts";
+import { CreateJobJsonWithPlugins, checkMaskInput } from "../plugins/index.ts";
 import { uploadHeader, uploadKey } from "../uploads.ts";
 import { assertSafeUrl, safeFetch } from "../webhooks/ssrf.ts";
 import { jobSettings } from "./settings.ts";
@@ -46,16 +47,9 @@ export function checkedWebhook(env: Bindings, raw: string | undefined): string |
   return assertSafeUrl(raw.trim(), { allowLocal: jobSettings(env).allowLocal }).toString();
 }
 
-/** Mask PNG: format and size from the header; a size other than the image's needs mask_resize. */
-function checkMask(bytes: Uint8Array, image: ImageHeader, options: InpaintOptions, env: Bindings): void {
-  const mh = inspectUpload(bytes, "mask", uploadLimits(env), ["png"]);
-  if ((mh.width !== image.width || mh.height !== image.height) && !options.mask_resize)
-    throw new Problem(
-      "mask-mismatch",
-      `mask is ${mh.width}x${mh.height} but the image is ${image.width}x${image.height} (set mask_resize=true to scale it)`,
-      { image: { width: image.width, height: image.height }, mask: { width: mh.width, height: mh.height } },
-    );
-}
+/** The mask's header-level checks by the mask source that reads it (PNG, COCO RLE, ...; no decode). */
+const checkMask = (bytes: Uint8Array, image: ImageHeader, options: InpaintOptions, env: Bindings): Promise<void> =>
+  checkMaskInput(env, { bytes }, image, options);
 
 /** Reads a URL's body with a byte cap (a Content-Length is not trusted alone). */
 async function fetchInput(env: Bindings, url: string, what: "image" | "mask"): Promise<Uint8Array> {
@@ -117,7 +111,7 @@ export async function jobRequestFromForm(env: Bindings, owner: string, req: Requ
   const image = form.image
     ? { bytes: form.image, header: inspectUpload(form.image, "image", uploadLimits(env), EDGE_FORMATS) }
     : await ownUpload(env, owner, form.imageId as string);
-  if (form.mask) checkMask(form.mask, image.header, form.options, env);
+  if (form.mask) await checkMask(form.mask, image.header, form.options, env);
   else checkShapesCost((form.shapes as MaskShapes).shapes, image.header.width, image.header.height);
   const mask = form.mask ? { bytes: form.mask } : { shapes: form.shapes as MaskShapes };
   return { image, mask, options: form.options, webhook, webhookEvents };
@@ -125,10 +119,10 @@ export async function jobRequestFromForm(env: Bindings, owner: string, req: Requ
 
 /** POST /v1/jobs as JSON: image by URL (or upload id), mask by URL or shapes. */
 export async function jobRequestFromJson(env: Bindings, owner: string, raw: unknown): Promise<JobRequest> {
-  const r = CreateJobJson.safeParse(raw);
+  const r = CreateJobJsonWithPlugins.safeParse(raw);
   if (!r.success) throw invalidOptions(r.error);
   const { image_url, image_id, mask_url, mask_shapes, webhook, webhook_events_filter, ...opts } = r.data;
-  const options: InpaintOptions = opts;
+  const options = opts as InpaintOptions;
   if ((image_url === undefined) === (image_id === undefined))
     throw new Problem("bad-request", 'send exactly one of "image_url" and "image_id"', { fields: ["image_url", "image_id"] });
   if ((mask_url === undefined) === (mask_shapes === undefined))
@@ -146,7 +140,7 @@ export async function jobRequestFromJson(env: Bindings, owner: string, raw: unkn
   let mask: JobRequest["mask"];
   if (mask_url !== undefined) {
     const bytes = await fetchInput(env, mask_url, "mask");
-    checkMask(bytes, image.header, options, env);
+    await checkMask(bytes, image.header, options, env);
     mask = { bytes };
   } else {
     checkShapesCost((mask_shapes as MaskShapes).shapes, image.header.width, image.header.height);

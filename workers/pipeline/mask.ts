@@ -1,56 +1,33 @@
 /**
- * Stage `mask`: the request's mask, normalised (source, invert, mask_resize) and hashed for the
- * cache key, still without decoding the image. Shapes are hashed as their canonical document: a
- * cache hit then costs no raster.
+ * Stage `mask`: the request's mask through the mask source that recognises it (the loaded
+ * mask-source plugins, in config order: PNG, shapes, COCO RLE, ...), normalised (invert,
+ * mask_resize) and hashed for the cache key, still without decoding the image. A cache hit by
+ * shapes costs no raster.
  */
-import { holeCount, maskFromImage } from "../../shared/imaging/mask.ts";
-import { rasterizeShapes } from "../../shared/imaging/rasterize.ts";
-import { resizeMask } from "../../shared/imaging/resize.ts";
-import type { Mask } from "../../shared/imaging/types.ts";
-import { Problem } from "../../shared/problems.ts";
-import type { InpaintOptions } from "../../shared/schemas/options.ts";
-import type { MaskShapes } from "../../shared/schemas/shapes.ts";
-import { canonicalJson, sha256Hex } from "../cache.ts";
-import { decodeUpload, type ImageHeader, inspectUpload } from "../codecs.ts";
-import { type Bindings, uploadLimits } from "../env.ts";
-import type { NormalisedMask, Run } from "./run.ts";
+import type { MaskInput } from "../../shared/plugins/contract.ts";
+import { sha256Hex } from "../cache.ts";
+import { uploadLimits } from "../env.ts";
+import { edgeCodecs, settingsOf } from "../plugins/index.ts";
+import type { Run } from "./run.ts";
 
-function invertInPlace(m: Mask): Mask {
-  for (let i = 0; i < m.data.length; i++) m.data[i] ^= 1;
-  return m;
-}
-
-/** The same key always means the same raster (invert is an option in the key). */
-async function shapesMask(doc: MaskShapes, o: InpaintOptions): Promise<NormalisedMask> {
-  return {
-    sha256: await sha256Hex(`shapes:${canonicalJson(doc)}`),
-    empty: doc.shapes.length === 0 && !o.invert_mask,
-    build: (ih) => {
-      const m = rasterizeShapes(doc.shapes, ih.width, ih.height);
-      return o.invert_mask ? invertInPlace(m) : m;
-    },
-  };
-}
-
-async function pngMask(bytes: Uint8Array, ih: ImageHeader, o: InpaintOptions, env: Bindings): Promise<NormalisedMask> {
-  const mh = inspectUpload(bytes, "mask", uploadLimits(env), ["png"]);
-  const sameSize = mh.width === ih.width && mh.height === ih.height;
-  if (!sameSize && !o.mask_resize)
-    throw new Problem(
-      "mask-mismatch",
-      `mask is ${mh.width}x${mh.height} but the image is ${ih.width}x${ih.height} (set mask_resize=true to scale it)`,
-      { image: { width: ih.width, height: ih.height }, mask: { width: mh.width, height: mh.height } },
-    );
-  let m = maskFromImage(await decodeUpload(bytes, mh, "mask"), o.mask_source, o.invert_mask);
-  if (!sameSize) m = resizeMask(m, ih.width, ih.height);
-  return { sha256: await sha256Hex(m.data), empty: holeCount(m) === 0, build: () => m };
-}
+/** A mask file's bytes, or an inline mask_shapes document. */
+export const maskInputOf = (form: Run["form"]): MaskInput => (form.shapes ? { json: form.shapes } : { bytes: form.mask });
 
 export async function mask(run: Run): Promise<undefined> {
-  const { form, options } = run;
-  run.mask = form.shapes
-    ? await shapesMask(form.shapes, options)
-    : await pngMask(form.mask as Uint8Array, await run.image.header(), options, run.env);
+  const { form, env } = run;
+  const input = maskInputOf(form);
+  const source = run.plugins.maskSourceFor(input);
+  const header = await run.image.header();
+  const loaded = await source.hooks.load(input, {
+    image: { width: header.width, height: header.height },
+    options: run.options,
+    codecs: edgeCodecs(settingsOf(env)),
+    limits: uploadLimits(env),
+  });
   form.mask = undefined;
+  // The source's name is part of what is hashed: two sources never share a key by accident.
+  const identity = loaded.identity;
+  const sha256 = await sha256Hex(typeof identity === "string" ? `${source.plugin.name}:${identity}` : identity);
+  run.mask = { sha256, empty: loaded.empty, build: loaded.build };
   return undefined;
 }

@@ -7,7 +7,8 @@ import type { GpuBackend } from "../../shared/gpu-backend.ts";
 import type { Fill } from "../../shared/imaging/pipeline.ts";
 import type { WorkRegion } from "../../shared/imaging/plan.ts";
 import type { Mask, RgbaImage } from "../../shared/imaging/types.ts";
-import type { InpaintOptions } from "../../shared/schemas/options.ts";
+import type { RequestOptions } from "../../shared/plugins/contract.ts";
+import type { PluginSet } from "../../shared/plugins/registry.ts";
 import type { Meter } from "../billing/meter.ts";
 import type { CacheStatus, KeyParts } from "../cache.ts";
 import type { EdgeFormat, ImageHeader } from "../codecs.ts";
@@ -50,8 +51,10 @@ export interface Run {
   readonly env: Bindings;
   readonly ctx: RunContext;
   readonly form: InpaintForm;
-  readonly options: InpaintOptions;
+  readonly options: RequestOptions;
   readonly t: Timings;
+  /** The loaded plugins (gmcnn.config.ts): mask sources, backend, post-processors, encoders. */
+  readonly plugins: PluginSet;
   /** read */
   image: ImageInput;
   /** mask */
@@ -63,7 +66,9 @@ export interface Run {
   key: string;
   bypass: boolean;
   /** decode */
-  format: EdgeFormat;
+  /** The output format (an encoder plugin's), and its media type once encoded. */
+  format: string;
+  mime: string;
   pixels?: RgbaImage;
   raster?: Mask;
   /** plan */
@@ -72,6 +77,8 @@ export interface Run {
   fills: Fill[];
   model: string;
   provider: string;
+  /** The backend that served the calls (a fallback chain names its member). */
+  servedBy: string;
   /** encode */
   bytes?: Uint8Array;
   /** store: the result is in the cache (coalesced followers may read it). */

@@ -3,7 +3,6 @@
  * when the function serves another version than we believed), then the response.
  */
 import { type CacheStatus, cacheKey, etagOf, storeResult } from "../cache.ts";
-import { MIME } from "../codecs.ts";
 import { noteServedModel } from "../model-info.ts";
 import { type Run, reply } from "./run.ts";
 
@@ -14,7 +13,7 @@ export async function store(run: Run): Promise<Response> {
     noteServedModel(env, model);
     run.key = await cacheKey({ ...run.keyParts, model });
   }
-  const contentType = MIME[run.format];
+  const contentType = run.mime;
   if (!run.bypass && regions.length > 0) {
     await storeResult(env, run.key, bytes, { contentType, model: model || run.keyModel, regions: String(regions.length) });
     run.stored = true;
@@ -24,6 +23,7 @@ export async function store(run: Run): Promise<Response> {
   const headers: Record<string, string> = { "Content-Type": contentType };
   if (model) headers["X-Model"] = model;
   if (run.provider) headers["X-Gpu-Provider"] = run.provider;
+  if (run.servedBy) headers["X-Gpu-Backend"] = run.servedBy;
   return reply(bytes, 200, {
     ...headers,
     ETag: etagOf(run.key),

@@ -1,8 +1,10 @@
 /**
- * Incoming webhook triggers: POST /v1/hooks/{integration}. An integration (an image-editing SaaS)
- * posts a Standard Webhooks event signed with its secret; the edge verifies it (constant time,
- * 5-minute tolerance), drops a replayed webhook-id, fetches the inputs (upload limits, SSRF
- * guard) and creates a job billed to the integration's account. Admin: POST /v1/admin/integrations.
+ * Incoming webhook triggers: POST /v1/hooks/{integration}. An integration (an image-editing SaaS,
+ * a CI system, a media library) posts an event signed with its secret; the integration's
+ * webhook-source plugin (Standard Webhooks, GitHub-style, Cloudinary: gmcnn.config.ts) verifies
+ * it and maps its payload to a job; the edge drops a replayed delivery id, fetches the inputs
+ * (upload limits, SSRF guard) and creates a job billed to the integration's account.
+ * Admin: POST /v1/admin/integrations.
  */
 import { z } from "@hono/zod-openapi";
 import { Problem } from "../../shared/problems.ts";
@@ -10,13 +12,12 @@ import { CreatedIntegration, CreateIntegration, HookEvent, Job } from "../../sha
 import type { AppInstance } from "../app-env.ts";
 import { getAccount } from "../billing/accounts.ts";
 import { limitBody } from "../body-limit.ts";
-import { invalidOptions } from "../form.ts";
 import { createJob } from "../jobs/create.ts";
 import { jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobView } from "../jobs/view.ts";
 import { problemResponses } from "../openapi.ts";
+import { edgePlugins } from "../plugins/index.ts";
 import { enforceRateLimit } from "../ratelimit.ts";
-import { newSecret, verifyWebhook } from "../webhooks/signature.ts";
 import { jsonBody, requireAdmin } from "./admin.ts";
 import { publicBase } from "./jobs.ts";
 
@@ -27,6 +28,8 @@ interface IntegrationRow {
   name: string;
   account_id: string;
   secret: string;
+  /** The webhook-source plugin that verifies and maps its events (gmcnn.config.ts). */
+  source: string;
   disabled_at: number | null;
 }
 
@@ -35,16 +38,24 @@ export function registerHooks(app: AppInstance): void {
   reg.registerPath({
     method: "post",
     path: "/v1/hooks/{integration}",
-    summary: "Trigger a job with a signed event from an integration (Standard Webhooks)",
+    summary:
+      "Trigger a job with a signed event from an integration (its webhook source: Standard Webhooks, GitHub-style, Cloudinary)",
     description:
-      "Headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 with the " +
-      "integration's whsec_ secret over `id.timestamp.body`). A webhook-id is accepted once. The job is billed to the " +
-      "integration's account; `data.callback_url` receives its signed webhooks.",
+      "The integration's webhook-source plugin verifies the signature and maps the payload to a job. Standard Webhooks " +
+      "(default): headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 with " +
+      "the integration's whsec_ secret over `id.timestamp.body`), body as below. `github`: X-Hub-Signature-256 and " +
+      "X-GitHub-Delivery, body {event_type, client_payload:{image_url, mask_url|mask_shapes, options, callback_url}}. " +
+      "`cloudinary`: X-Cld-Signature and X-Cld-Timestamp on an upload notification whose context names the mask " +
+      "(docs/plugins.md). A delivery id is accepted once. The job is billed to the integration's account.",
     request: {
       params: z.object({ integration: z.string() }),
       body: { required: true, content: { "application/json": { schema: HookEvent } } },
     },
     responses: {
+      200: {
+        description: "Verified, but the event asks for nothing (a ping, another notification type)",
+        content: { "application/json": { schema: z.object({ ignored: z.string() }) } },
+      },
       202: { description: "The job created", content: { "application/json": { schema: Job } } },
       ...problemResponses([400, 401, 402, 404, 409, 413, 415, 422, 503]),
     },
@@ -64,14 +75,34 @@ export function registerHooks(app: AppInstance): void {
   app.post("/v1/admin/integrations", requireAdmin(), async (c) => {
     const body = await jsonBody(c, CreateIntegration);
     if (!(await getAccount(c.env.DB, body.account_id))) throw new Problem("not-found", `no account ${body.account_id}`);
-    const secret = newSecret();
+    const plugins = await edgePlugins(c.env);
+    if (!plugins.webhookSources.has(body.source))
+      throw new Problem(
+        "bad-request",
+        `no webhook source ${body.source} (have: ${[...plugins.webhookSources.keys()].join(", ")})`,
+        {
+          field: "source",
+        },
+      );
+    const source = plugins.webhookSource(body.source);
+    // Ours when the sender takes a secret we issue; the sender's own otherwise (e.g. an API secret).
+    const issued = body.secret === undefined ? source.newSecret?.() : undefined;
+    const secret = body.secret ?? issued;
+    if (!secret)
+      throw new Problem("bad-request", `the ${body.source} source signs with the sender's own secret: send it as "secret"`, {
+        field: "secret",
+      });
     const r = await c.env.DB.prepare(
-      "INSERT INTO integrations (name, account_id, secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+      "INSERT INTO integrations (name, account_id, secret, source, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
     )
-      .bind(body.name, body.account_id, secret, Date.now())
+      .bind(body.name, body.account_id, secret, body.source, Date.now())
       .run();
     if (r.meta.changes !== 1) throw new Problem("bad-request", `an integration named ${body.name} exists`, { field: "name" });
-    return c.json({ name: body.name, account_id: body.account_id, secret, url: `${publicBase(c)}/v1/hooks/${body.name}` }, 201);
+    const url = `${publicBase(c)}/v1/hooks/${body.name}`;
+    return c.json(
+      { name: body.name, account_id: body.account_id, source: body.source, ...(issued ? { secret: issued } : {}), url },
+      201,
+    );
   });
 
   app.post(
@@ -87,7 +118,12 @@ export function registerHooks(app: AppInstance): void {
         throw new Problem("integration-not-found", `no integration named ${name}`);
       const body = await c.req.text();
       const tolerance = Number(c.env.HOOK_TOLERANCE_S) > 0 ? Number(c.env.HOOK_TOLERANCE_S) : 300;
-      const { id } = await verifyWebhook(integration.secret, c.req.raw.headers, body, { toleranceS: tolerance });
+      const source = (await edgePlugins(c.env)).webhookSource(integration.source);
+      const signed = { headers: c.req.raw.headers, body };
+      const { id } = await source.verify(signed, integration.secret, {
+        nowS: Math.floor(Date.now() / 1000),
+        toleranceS: tolerance,
+      });
       // Signed events count against a rate limit of their own, like an API key's.
       await enforceRateLimit(c, `hook:${name}`);
 
@@ -106,17 +142,10 @@ export function registerHooks(app: AppInstance): void {
         } catch (e) {
           throw new Problem("bad-request", `the event is not JSON (${(e as Error).message})`);
         }
-        const ev = HookEvent.safeParse(raw);
-        if (!ev.success) throw invalidOptions(ev.error);
-        const d = ev.data.data;
-        const req = await jobRequestFromJson(c.env, integration.account_id, {
-          ...(d.options ?? {}),
-          image_url: d.image_url,
-          mask_url: d.mask_url,
-          mask_shapes: d.mask_shapes,
-          webhook: d.callback_url,
-          webhook_events_filter: d.webhook_events_filter,
-        });
+        const mapped = source.toJob(raw, signed);
+        // Verified and acted on (nothing to do): the receipt stays, so a replay is still refused.
+        if ("ignore" in mapped) return c.json({ ignored: mapped.ignore }, 200);
+        const req = await jobRequestFromJson(c.env, integration.account_id, mapped.job);
         const job = await createJob(c.env, { owner: integration.account_id, accountId: integration.account_id }, req, {
           source: `hook:${name}`,
           requestId: c.get("requestId"),

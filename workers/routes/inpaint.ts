@@ -4,7 +4,6 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { ownerOf, requireApiKey } from "../auth.ts";
 import { meterCall } from "../billing/meter.ts";
@@ -13,6 +12,7 @@ import { MIME } from "../codecs.ts";
 import { readInpaintForm } from "../form.ts";
 import { runInpaint } from "../inpaint-run.ts";
 import { billingHeaders, problemResponses } from "../openapi.ts";
+import { RequestOptions } from "../plugins/index.ts";
 
 export function registerInpaint(app: AppInstance): void {
   app.openAPIRegistry.registerPath({
@@ -38,13 +38,18 @@ export function registerInpaint(app: AppInstance): void {
         required: true,
         content: {
           "multipart/form-data": {
-            schema: InpaintOptions.extend({
+            schema: RequestOptions.extend({
               image: z.string().optional().openapi({ format: "binary", description: "PNG, JPEG or WebP (or image_id)" }),
               image_id: z.string().optional().openapi({ description: "id from POST /v1/uploads, instead of image" }),
               mask: z
                 .string()
                 .optional()
-                .openapi({ format: "binary", description: "PNG, same size (stored pixel grid); white (> 127) = hole" }),
+                .openapi({
+                  format: "binary",
+                  description:
+                    "PNG, same size (stored pixel grid); white (> 127) = hole. Or a JSON file a loaded mask source reads: " +
+                    'COCO RLE {"size":[h,w],"counts":...}, shapes {"shapes":[...]} (GET /v1/plugins lists the mask sources)',
+                }),
               mask_shapes: z.string().optional().openapi({
                 description:
                   'instead of mask: {"shapes":[{"type":"rect","x","y","width","height"},{"type":"stroke","points":[[x,y],...],"width"},{"type":"polygon","points":[[x,y],...]}]} in stored image pixels (before EXIF orientation)',

@@ -7,8 +7,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { Problem } from "../../shared/problems.ts";
-import { CreateJobJson, DeliveryList, FINAL_STATUSES, Job, JobList } from "../../shared/schemas/jobs.ts";
-import { InpaintOptions } from "../../shared/schemas/options.ts";
+import { DeliveryList, FINAL_STATUSES, Job, JobList } from "../../shared/schemas/jobs.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { ownerOf, requireApiKey } from "../auth.ts";
 import { balanceOf } from "../billing/ledger.ts";
@@ -21,6 +20,7 @@ import { jobSettings } from "../jobs/settings.ts";
 import { cancelJob, getJob, type JobRow, listJobs } from "../jobs/store.ts";
 import { jobView, resultSignatureValid } from "../jobs/view.ts";
 import { billingHeaders, problemResponses, rateLimitHeaders } from "../openapi.ts";
+import { CreateJobJsonWithPlugins, RequestOptions } from "../plugins/index.ts";
 import { deliveriesOf, enqueueWebhook } from "../webhooks/deliver.ts";
 
 const JobId = z.object({ id: z.string() });
@@ -141,7 +141,7 @@ export function registerJobs(app: AppInstance): void {
         required: true,
         content: {
           "multipart/form-data": {
-            schema: InpaintOptions.extend({
+            schema: RequestOptions.extend({
               image: z.string().optional().openapi({ format: "binary" }),
               image_id: z.string().optional(),
               mask: z.string().optional().openapi({ format: "binary" }),
@@ -150,7 +150,7 @@ export function registerJobs(app: AppInstance): void {
               webhook_events_filter: z.string().optional().openapi({ description: "started,completed (default completed)" }),
             }),
           },
-          "application/json": { schema: CreateJobJson },
+          "application/json": { schema: CreateJobJsonWithPlugins },
         },
       },
     },

@@ -8,12 +8,12 @@
  */
 import { isProblem } from "../../shared/problems.ts";
 import type { Delivery, DeliveryMessage, JobWebhookPayload, WebhookEvent } from "../../shared/schemas/jobs.ts";
+import { newMessageId, webhookHeaders } from "../../shared/webhooks/signature.ts";
 import type { Bindings } from "../env.ts";
 import { jobSettings, MAX_QUEUE_DELAY_S } from "../jobs/settings.ts";
 import type { JobRow } from "../jobs/store.ts";
 import { jobView } from "../jobs/view.ts";
 import { signingSecrets } from "./secrets.ts";
-import { newMessageId, webhookHeaders } from "./signature.ts";
 import { safeFetch } from "./ssrf.ts";
 
 interface DeliveryRow {

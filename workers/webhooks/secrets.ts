@@ -4,7 +4,7 @@
  * current one, and deliveries are signed with both until then so receivers can switch over.
  * The owner is the account id, or the `dev:<digest>` key id for unmetered dev keys.
  */
-import { newSecret } from "./signature.ts";
+import { newSecret } from "../../shared/webhooks/signature.ts";
 
 const randomHex = (n: number) =>
   [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -1,17 +1,20 @@
 /**
- * The `http` GPU backend: POSTs shared/protocol.ts bodies to `${GPU_URL}/v1/infer` on any server
- * that speaks the protocol (gpu-jobs/server locally or on a VM, the same server behind Modal).
- * Every way the call can fail becomes one of the gpu-* problems, with a Retry-After.
+ * Inference backend `http`: POSTs shared/protocol.ts bodies to `${GPU_URL}/v1/infer` on any
+ * server that speaks the protocol (gpu-jobs/server locally or on a VM, the same server behind
+ * Modal). Every way the call can fail becomes one of the gpu-* problems, with a Retry-After.
  */
-import type { GpuBackend, GpuBackendFactory } from "../../shared/gpu-backend.ts";
-import { PROBLEM_BASE, Problem, type ProblemKind } from "../../shared/problems.ts";
+import { z } from "zod";
+import type { GpuBackend } from "../../gpu-backend.ts";
+import { PROBLEM_BASE, Problem, type ProblemKind } from "../../problems.ts";
 import {
   decodeInferResponse,
   encodeInferRequest,
   INFER_CONTENT_TYPE,
   type InferResponse,
   ProtocolError,
-} from "../../shared/protocol.ts";
+} from "../../protocol.ts";
+import { definePlugin } from "../contract.ts";
+import { intSetting, textSetting, urlSetting } from "../settings.ts";
 
 export const DEFAULT_GPU_TIMEOUT_MS = 120_000;
 
@@ -57,14 +60,22 @@ async function failure(res: Response): Promise<Problem> {
   return gpu("gpu-bad-response", `the GPU function answered ${res.status}${said}`, 5, ext);
 }
 
-export const createHttpBackend: GpuBackendFactory = (settings, deps): GpuBackend => {
-  const base = String(settings.GPU_URL ?? "").replace(/\/+$/, "");
-  if (!/^https?:\/\//.test(base)) throw new Problem("internal", "GPU_URL is not an http(s) URL");
-  const timeoutMs = Number(settings.GPU_TIMEOUT_MS) > 0 ? Number(settings.GPU_TIMEOUT_MS) : DEFAULT_GPU_TIMEOUT_MS;
+export const HttpConfig = z.object({
+  GPU_URL: urlSetting(),
+  GPU_TIMEOUT_MS: intSetting(1, 3_600_000, DEFAULT_GPU_TIMEOUT_MS),
+  GPU_SECRET: textSetting(),
+  MODAL_KEY: textSetting(),
+  MODAL_SECRET: textSetting(),
+});
+export type HttpConfig = z.output<typeof HttpConfig>;
+
+export function createHttpBackend(settings: HttpConfig, deps: { fetch: typeof fetch }): GpuBackend {
+  const base = settings.GPU_URL;
+  const timeoutMs = settings.GPU_TIMEOUT_MS;
   const auth: Record<string, string> = {};
   if (settings.GPU_SECRET) auth.Authorization = `Bearer ${settings.GPU_SECRET}`;
-  if (settings.MODAL_KEY) auth["Modal-Key"] = String(settings.MODAL_KEY);
-  if (settings.MODAL_SECRET) auth["Modal-Secret"] = String(settings.MODAL_SECRET);
+  if (settings.MODAL_KEY) auth["Modal-Key"] = settings.MODAL_KEY;
+  if (settings.MODAL_SECRET) auth["Modal-Secret"] = settings.MODAL_SECRET;
 
   return {
     name: "http",
@@ -90,7 +101,7 @@ export const createHttpBackend: GpuBackendFactory = (settings, deps): GpuBackend
       try {
         res = await deps.fetch(`${base}/v1/infer`, {
           method: "POST",
-          body: encodeInferRequest(req),
+          body: encodeInferRequest(req) as unknown as BodyInit,
           headers: { "Content-Type": INFER_CONTENT_TYPE, ...(o.requestId ? { "X-Request-Id": o.requestId } : {}), ...auth },
           redirect: "manual",
           signal,
@@ -127,4 +138,14 @@ export const createHttpBackend: GpuBackendFactory = (settings, deps): GpuBackend
       return out;
     },
   };
-};
+}
+
+export const httpBackend = () =>
+  definePlugin({
+    name: "http",
+    version: "1.0.0",
+    kind: "inference",
+    description: "POST /v1/infer on any server speaking the protocol (gpu-jobs/server, Modal)",
+    config: HttpConfig,
+    setup: (config, host) => createHttpBackend(config, { fetch: host.fetch }),
+  });

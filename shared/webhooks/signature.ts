@@ -4,7 +4,7 @@
  * secret (several while a rotated-out secret is still in its overlap), key = the base64 after
  * `whsec_`. Receivers verify with any Standard Webhooks library or with verifyWebhook below.
  */
-import { Problem } from "../../shared/problems.ts";
+import { Problem } from "../problems.ts";
 
 const SECRET_PREFIX = "whsec_";
 const DEFAULT_TOLERANCE_S = 5 * 60;
@@ -34,7 +34,9 @@ function secretKey(secret: string): Uint8Array {
 }
 
 async function hmac(secret: string, id: string, timestampS: number, body: string): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", secretKey(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey("raw", secretKey(secret) as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
   return new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(`${id}.${timestampS}.${body}`)));
 }
 
@@ -56,6 +58,13 @@ export async function webhookHeaders(
     "webhook-signature": await signatureHeader(secrets, id, timestampS, body),
     "content-type": "application/json",
   };
+}
+
+/** Equal same-length byte arrays, without an early exit (portable: Node's WebCrypto has no timingSafeEqual). */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ (b[i] ?? 0);
+  return diff === 0;
 }
 
 const refuse = (detail: string) => new Problem("invalid-signature", detail);
@@ -95,7 +104,7 @@ export async function verifyWebhook(
     // Same-length comparison even for a malformed entry, and no early exit: the time taken
     // does not tell which entry (or how much of it) matched.
     const sameLength = candidate?.length === expected.length;
-    const equal = crypto.subtle.timingSafeEqual(expected, sameLength && candidate ? candidate : new Uint8Array(expected.length));
+    const equal = equalBytes(expected, sameLength && candidate ? candidate : new Uint8Array(expected.length));
     ok = (equal && sameLength) || ok;
   }
   if (!ok) throw refuse("no v1 signature in webhook-signature matches this secret");

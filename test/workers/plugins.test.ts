@@ -1,0 +1,281 @@
+/**
+ * The plugin system inside workerd, through the real routes: GET /v1/plugins and /openapi.json
+ * show what gmcnn.config.ts loads; a COCO RLE mask, the example watermark source and the
+ * post-processors per request; the fallback backend's X-Gpu-Backend; the GitHub-style and
+ * Cloudinary webhook sources on POST /v1/hooks; and a bad plugin setting refused by name.
+ */
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { RgbaImage } from "../../shared/imaging/types.ts";
+import { encodeCounts } from "../../shared/plugins/mask/coco-rle.ts";
+import { githubWebhooks } from "../../shared/plugins/webhooks/github.ts";
+import { createApp } from "../../workers/app.ts";
+import { decodeUpload, encodeImage, inspectUpload } from "../../workers/codecs.ts";
+import { uploadLimits } from "../../workers/env.ts";
+import { auth, photo, testEnv } from "./helpers.ts";
+
+const FILL = [12, 200, 99];
+const W = 40;
+const H = 30;
+const app = createApp();
+/** The test photo with seeded noise (sigma ~6), so grain matching has a noise level to match. */
+function noisy(): RgbaImage {
+  const img = photo(W, H);
+  let s = 11;
+  for (let i = 0; i < img.data.length; i++) {
+    if (i % 4 === 3) continue;
+    s = (s * 1664525 + 1013904223) >>> 0;
+    img.data[i] += ((s >>> 24) % 21) - 10;
+  }
+  return img;
+}
+const ORIGINAL = noisy();
+
+const call = (path: string, init: RequestInit = {}, env: Record<string, string> = {}) =>
+  app.request(path, init, { ...testEnv, ...env });
+
+async function inpaint(mask: Blob, fields: Record<string, string> = {}, env: Record<string, string> = {}) {
+  const f = new FormData();
+  f.append("image", new Blob([(await encodeImage(ORIGINAL, "png", 90)) as Uint8Array<ArrayBuffer>]), "image.png");
+  f.append("mask", mask, "mask");
+  for (const [k, v] of Object.entries(fields)) f.append(k, v);
+  return call("/v1/inpaint", { method: "POST", body: f, headers: { ...auth(), "Cache-Control": "no-store" } }, env);
+}
+
+async function decoded(res: Response): Promise<RgbaImage> {
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  return decodeUpload(bytes, inspectUpload(bytes, "image", uploadLimits({}), ["png"]), "image");
+}
+
+/** Pixels equal to the stand-in's fill, and pixels changed outside `hole`. */
+function tally(out: RgbaImage, hole: (x: number, y: number) => boolean) {
+  const orig = ORIGINAL;
+  let filled = 0;
+  let changedOutside = 0;
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const p = (y * W + x) * 4;
+      const same = [0, 1, 2, 3].every((c) => out.data[p + c] === orig.data[p + c]);
+      if (!hole(x, y)) changedOutside += same ? 0 : 1;
+      else if (FILL.every((v, c) => out.data[p + c] === v)) filled++;
+    }
+  return { filled, changedOutside };
+}
+
+const json = (v: unknown) => new Blob([JSON.stringify(v)], { type: "application/json" });
+
+/** Column-major runs of the box (background first), as COCO writes them. */
+function rleOf(b: { x: number; y: number; width: number; height: number }) {
+  const counts: number[] = [];
+  let cur = 0;
+  let n = 0;
+  for (let x = 0; x < W; x++)
+    for (let y = 0; y < H; y++) {
+      const v = x >= b.x && x < b.x + b.width && y >= b.y && y < b.y + b.height ? 1 : 0;
+      if (v !== cur) {
+        counts.push(n);
+        n = 0;
+        cur = v;
+      }
+      n++;
+    }
+  counts.push(n);
+  return { size: [H, W], counts: encodeCounts(counts) };
+}
+
+describe("GET /v1/plugins and /openapi.json", () => {
+  it("list every loaded plugin by kind, the selected backend and the options each adds", async () => {
+    const res = await exports.default.fetch("http://edge/v1/plugins");
+    expect(res.status).toBe(200);
+    const { plugins } = (await res.json()) as {
+      plugins: { name: string; kind: string; version: string; selected?: boolean; options: object }[];
+    };
+    const byKind = (k: string) => plugins.filter((p) => p.kind === k).map((p) => p.name);
+    expect(byKind("mask-source")).toEqual(["png", "shapes", "coco-rle", "watermark-corner"]);
+    expect(byKind("inference")).toEqual(["http", "fallback", "local"]);
+    expect(byKind("post-processor")).toEqual(["seam-blend", "feather", "grain"]);
+    expect(byKind("encoder")).toEqual(["png", "jpeg", "webp"]);
+    expect(byKind("webhook-source")).toEqual(["standard-webhooks", "github", "cloudinary"]);
+    expect(plugins.find((p) => p.name === "http")?.selected).toBe(true);
+    expect(plugins.find((p) => p.name === "seam-blend")?.options).toEqual({
+      seam_blend: expect.objectContaining({ type: "boolean", default: false }),
+    });
+    for (const p of plugins) expect(p.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("/openapi.json shows the plugins' options on the inpaint and job routes", async () => {
+    const doc = (await (await exports.default.fetch("http://edge/openapi.json")).json()) as {
+      paths: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }>;
+    };
+    const props = (path: string, type: string) => {
+      const s = doc.paths[path].post.requestBody.content[type].schema as { properties?: object; $ref?: string };
+      return Object.keys(s.properties ?? {});
+    };
+    for (const [path, type] of [
+      ["/v1/inpaint", "multipart/form-data"],
+      ["/v1/jobs", "multipart/form-data"],
+      ["/v1/jobs", "application/json"],
+    ])
+      expect(props(path, type), `${path} ${type}`).toEqual(expect.arrayContaining(["seam_blend", "grain", "feather", "dilate"]));
+  });
+});
+
+describe("mask sources through POST /v1/inpaint", () => {
+  const box = { x: 8, y: 6, width: 10, height: 7 };
+  const inBox = (x: number, y: number) => x >= box.x && x < box.x + box.width && y >= box.y && y < box.y + box.height;
+
+  it("a COCO RLE mask (a JSON file) fills exactly its runs", async () => {
+    const res = await inpaint(json(rleOf(box)));
+    expect(res.status).toBe(200);
+    expect(tally(await decoded(res), inBox)).toEqual({ filled: box.width * box.height, changedOutside: 0 });
+  });
+
+  it("the example plugin's watermark box (examples/plugins/watermark-mask)", async () => {
+    const res = await inpaint(json({ watermark: { corner: "top-left", width: 0.25, height: 0.2 } }));
+    expect(res.status).toBe(200);
+    const hole = (x: number, y: number) => x < 10 && y < 6;
+    expect(tally(await decoded(res), hole)).toEqual({ filled: 60, changedOutside: 0 });
+  });
+
+  it("a mask no source reads: 415 naming what the sources accept", async () => {
+    const res = await inpaint(new Blob(["just text"]));
+    expect(res.status).toBe(415);
+    const p = (await res.json()) as { detail: string; accepted: string[] };
+    expect(p.accepted).toEqual(["png", "shapes", "coco-rle", "watermark-corner"]);
+    expect(p.detail).toMatch(/COCO RLE/);
+  });
+
+  it("an RLE of another size: 422 mask-mismatch", async () => {
+    const res = await inpaint(json({ size: [10, 10], counts: [100] }));
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { type: string }).type).toMatch(/mask-mismatch$/);
+  });
+});
+
+describe("post-processors per request", () => {
+  const box = { x: 12, y: 9, width: 14, height: 11 };
+  const inBox = (x: number, y: number) => x >= box.x && x < box.x + box.width && y >= box.y && y < box.y + box.height;
+  const rect = json({ shapes: [{ type: "rect", ...box }] });
+
+  it("off by default; seam_blend, grain and feather change only hole pixels; out-of-range options are refused", async () => {
+    const plain = tally(await decoded(await inpaint(rect)), inBox);
+    expect(plain).toEqual({ filled: box.width * box.height, changedOutside: 0 });
+    for (const fields of [{ seam_blend: "true" }, { grain: "1" }, { feather: "3" }] as Record<string, string>[]) {
+      const res = await inpaint(rect, fields);
+      expect(res.status, JSON.stringify(fields)).toBe(200);
+      const t = tally(await decoded(res), inBox);
+      expect(t.changedOutside).toBe(0);
+      expect(t.filled, JSON.stringify(fields)).toBeLessThan(box.width * box.height); // the fill was post-processed
+    }
+    const bad = await inpaint(rect, { grain: "3" });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe("the fallback backend", () => {
+  it("serves from the secondary when the primary is down, and says so in X-Gpu-Backend", async () => {
+    const env = { GPU_BACKEND: "fallback", GPU_URL: testEnv.DEAD_GPU_URL, GPU_SECONDARY_URL: `${testEnv.STAND_IN_URL}/ok` };
+    const res = await inpaint(json({ shapes: [{ type: "rect", x: 2, y: 2, width: 5, height: 5 }] }), {}, env);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gpu-backend")).toBe("secondary:http");
+    const direct = await inpaint(json({ shapes: [{ type: "rect", x: 2, y: 2, width: 5, height: 5 }] }));
+    expect(direct.headers.get("x-gpu-backend")).toBe("http");
+  });
+
+  it("a bad plugin setting is refused with the plugin and the field named, on every route that loads plugins", async () => {
+    const env = { GPU_BACKEND: "fallback", GPU_BREAKER_FAILURES: "many" };
+    for (const res of [await call("/v1/plugins", {}, env), await inpaint(json({ shapes: [] }), {}, env)]) {
+      expect(res.status).toBe(500);
+      const p = (await res.json()) as { type: string; detail: string; plugin: string; field: string };
+      expect(p.type).toMatch(/plugin-config$/);
+      expect(p).toMatchObject({ plugin: "fallback", field: "GPU_BREAKER_FAILURES" });
+      expect(p.detail).toMatch(/^plugin fallback \(inference\): GPU_BREAKER_FAILURES: /);
+    }
+  });
+});
+
+describe("webhook sources on POST /v1/hooks/{integration}", () => {
+  const admin = (body: unknown) =>
+    call("/v1/admin/integrations", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+
+  async function account() {
+    const res = await call("/v1/admin/accounts", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "hooks", credits: 5 }),
+    });
+    return ((await res.json()) as { account: { id: string } }).account.id;
+  }
+
+  it("github: we issue the secret; a signed repository_dispatch creates a job, a ping is ignored, a replay refused", async () => {
+    const created = await admin({ name: "ci-github", account_id: await account(), source: "github" });
+    expect(created.status).toBe(201);
+    const { secret, source } = (await created.json()) as { secret: string; source: string };
+    expect(source).toBe("github");
+    const gh = githubWebhooks().setup({}, undefined as never) as Awaited<ReturnType<ReturnType<typeof githubWebhooks>["setup"]>>;
+    await fetch(`${testEnv.RECEIVER_URL}/files/gh.png`, { method: "PUT", body: await encodeImage(photo(W, H), "png", 90) });
+    const body = JSON.stringify({
+      event_type: "inpaint",
+      client_payload: {
+        image_url: `${testEnv.RECEIVER_URL}/files/gh.png`,
+        mask_shapes: { shapes: [{ type: "rect", x: 1, y: 1, width: 4, height: 4 }] },
+      },
+    });
+    const send = async (b: string, id: string, event = "repository_dispatch") =>
+      call("/v1/hooks/ci-github", {
+        method: "POST",
+        body: b,
+        headers: { ...(await gh.sign(secret, b, { nowS: 0, id })), "x-github-event": event },
+      });
+    const ok = await send(body, "d-1");
+    expect(ok.status).toBe(202);
+    expect(((await ok.json()) as { source: string }).source).toBe("hook:ci-github");
+    expect((await send(body, "d-1")).status).toBe(409);
+    const ping = await send('{"zen":"Design for failure."}', "d-2", "ping");
+    expect(ping.status).toBe(200);
+    expect(await ping.json()).toEqual({ ignored: "ping" });
+    const forged = await call("/v1/hooks/ci-github", {
+      method: "POST",
+      body,
+      headers: { ...(await gh.sign("not-the-secret-at-all", body, { nowS: 0, id: "d-3" })) },
+    });
+    expect(forged.status).toBe(401);
+  });
+
+  it("cloudinary: the API secret must be given; a notification without a mask is ignored", async () => {
+    const id = await account();
+    const missing = await admin({ name: "media-cld", account_id: id, source: "cloudinary" });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { field: string }).field).toBe("secret");
+    const created = await admin({ name: "media-cld", account_id: id, source: "cloudinary", secret: "cld-api-secret-0123456789" });
+    expect(created.status).toBe(201);
+    expect((await created.json()) as object).not.toHaveProperty("secret"); // theirs: never echoed
+    const body = JSON.stringify({
+      notification_type: "upload",
+      resource_type: "image",
+      secure_url: "https://res.cloudinary.com/x.jpg",
+    });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const digest = new Uint8Array(
+      await crypto.subtle.digest("SHA-1", new TextEncoder().encode(`${body}${ts}cld-api-secret-0123456789`)),
+    );
+    const sig = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+    const res = await call("/v1/hooks/media-cld", {
+      method: "POST",
+      body,
+      headers: { "X-Cld-Signature": sig, "X-Cld-Timestamp": ts },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ignored: expect.stringMatching(/gmcnn_mask_url/) });
+  });
+
+  it("an unknown source is refused when the integration is created", async () => {
+    const res = await admin({ name: "nope-src", account_id: await account(), source: "smoke-signals" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/standard-webhooks, github, cloudinary/);
+  });
+});
