@@ -66,7 +66,15 @@ export function registerInpaint(app: AppInstance): void {
           "X-Request-Id": { schema: { type: "string" } },
           "X-Cache": { schema: { type: "string", enum: ["HIT", "MISS", "BYPASS"] } },
           ETag: { schema: { type: "string" }, description: "the cache key; send it as If-None-Match for a 304" },
-          "Server-Timing": { schema: { type: "string" }, description: "edge and GPU stage durations" },
+          "Server-Timing": {
+            schema: { type: "string" },
+            description:
+              "one entry per stage (read, mask, meter, cache, decode, plan, infer, post-process, encode, store), gpu, edge, total",
+          },
+          "X-Gpu-Backend": {
+            schema: { type: "string" },
+            description: "the inference backend that served the regions (http; primary:http or secondary:http with fallback)",
+          },
           ...billingHeaders,
         },
         content: Object.fromEntries(Object.values(MIME).map((m) => [m, { schema: z.string().openapi({ format: "binary" }) }])),
