@@ -43,6 +43,8 @@ async function main() {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
+    // tsx compiles with keepNames: functions sent to the page call its __name helper.
+    await page.addInitScript({ content: "globalThis.__name = (f) => f;" });
     // A blank, cross-origin-isolated page on the stack's origin (WASM threads need isolation).
     await page.route(`${stack.edgeUrl}/bench`, (r) =>
       r.fulfill({

@@ -8,6 +8,7 @@ import type { LedgerPage } from "../shared/schemas/accounts.ts";
 import type { DeliveryList, Job, JobList } from "../shared/schemas/jobs.ts";
 import type { BrowserToken, CreateToken } from "../shared/schemas/tokens.ts";
 import type { UploadInfo } from "../shared/schemas/uploads.ts";
+import type { RotatedWebhookSecret, WebhookSecret } from "../shared/schemas/webhook-secrets.ts";
 import { GmcnnError } from "./errors.ts";
 import { type Call, type RetryEvent, type RetryPolicy, type TokenSource, Transport } from "./http.ts";
 import { type ImageInput, type InpaintRequest, inpaintForm, jobJson, toBlob } from "./inputs.ts";
@@ -197,7 +198,15 @@ export class Gmcnn {
       ),
   };
 
-  readonly webhooks = { verify };
+  readonly webhooks = {
+    verify,
+    /** GET /v1/webhooks/default/secret: your whsec_ signing secret (created on first use). */
+    secret: async (o: CallOptions = {}): Promise<WebhookSecret> =>
+      json<WebhookSecret>(await this.send({ op: OPERATIONS["webhooks.secret"], signal: o.signal })),
+    /** POST /v1/webhooks/default/secret/rotate: a new secret; the previous one signs until previous_retires_at. */
+    rotateSecret: async (o: CallOptions = {}): Promise<RotatedWebhookSecret> =>
+      json<RotatedWebhookSecret>(await this.send({ op: OPERATIONS["webhooks.rotateSecret"], signal: o.signal })),
+  };
 }
 
 /** GET /v1/plugins (written against its documented shape: name, version, kind, public options). */

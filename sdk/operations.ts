@@ -29,6 +29,7 @@ export interface Operation {
     | "BrowserToken"
     | "DeliveryList"
     | "WebhookSecret"
+    | "RotatedWebhookSecret"
     | "PluginList"
     | "binary"
     | "none";
@@ -108,7 +109,7 @@ export const OPERATIONS = {
     path: "/v1/webhooks/default/secret/rotate",
     idempotent: false,
     status: 200,
-    response: "WebhookSecret",
+    response: "RotatedWebhookSecret",
   },
 } as const satisfies Record<string, Operation>;
 

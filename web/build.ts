@@ -54,6 +54,9 @@ const HEADERS = `# Cross-origin isolation: onnxruntime-web runs WASM with thread
 /sdk.js
   Access-Control-Allow-Origin: *
   Cross-Origin-Resource-Policy: cross-origin
+/examples/*
+  Access-Control-Allow-Origin: *
+  Cross-Origin-Resource-Policy: cross-origin
 `;
 
 export async function buildWeb(): Promise<string> {

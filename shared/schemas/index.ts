@@ -7,3 +7,4 @@ export * from "./tokens.ts";
 export * from "./training-job.ts";
 export * from "./uploads.ts";
 export * from "./variant.ts";
+export * from "./webhook-secrets.ts";

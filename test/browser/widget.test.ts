@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startIntegratorServer } from "../../examples/integrator-server.ts";
 import { decodeImage, encodeImage } from "../../gpu-jobs/codecs.ts";
 import { ROOT, type Stack, startStack } from "../../scripts/stack.ts";
 import type { RgbaImage } from "../../shared/imaging/types.ts";
@@ -169,6 +170,69 @@ describe("in Chromium, against the local stack", () => {
     const kind = await page.evaluate(() => document.querySelector("gmcnn-inpaint")!.maskPayload?.kind);
     expect(kind).toBe("raster");
     await screenshot(page, "demo-erased");
+  });
+
+  it("works at phone width: nothing overflows, every control is reachable", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await openDemo();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      for (const a of ["undo", "redo", "clear", "submit"]) expect(await button(a).isVisible()).toBe(true);
+      // Every control has an accessible name.
+      const unnamed = await page.evaluate(() =>
+        Array.from(document.querySelector("gmcnn-inpaint")!.shadowRoot!.querySelectorAll("button, input"))
+          .filter((el) => !(el.getAttribute("aria-label") || el.textContent?.trim() || el.closest("label")?.textContent?.trim()))
+          .map((el) => el.outerHTML.slice(0, 80)),
+      );
+      expect(unnamed).toEqual([]);
+      await screenshot(page, "demo-phone");
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
+  it("an integrator's page on its own origin: widget from the API, token from its server, inpaint through CORS", async () => {
+    const site = await startIntegratorServer(stack!.edgeUrl, stack!.apiKey, 0);
+    try {
+      const other = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+      const loaded = other.evaluate(
+        () =>
+          new Promise((resolve) => {
+            const wait = () => {
+              const el = document.querySelector("gmcnn-inpaint");
+              if (!el) return setTimeout(wait, 50);
+              el.addEventListener("gmcnn:load", (e) => resolve((e as CustomEvent).detail), { once: true });
+            };
+            wait();
+          }),
+      );
+      await other.goto(`${site.url}/`);
+      // The starting picture came from the API's origin (CORS on /examples).
+      expect(await loaded).toMatchObject({ width: 600, height: 400, source: "url" });
+      const png = await encodeImage(photo(96, 64), "png");
+      await other.evaluate(async (bytes) => {
+        const el = document.querySelector("gmcnn-inpaint")!;
+        await el.load(new Blob([new Uint8Array(bytes)], { type: "image/png" }));
+        el.addEdits({ tool: "rect", x: 30, y: 20, width: 20, height: 12 });
+      }, Array.from(png));
+      const result = other.evaluate(
+        () =>
+          new Promise((resolve) => {
+            const el = document.querySelector("gmcnn-inpaint")!;
+            el.addEventListener("gmcnn:result", (e) => resolve({ where: (e as CustomEvent).detail.where }), { once: true });
+            el.addEventListener("gmcnn:error", (e) => resolve({ error: String((e as CustomEvent).detail.error.message) }), {
+              once: true,
+            });
+          }),
+      );
+      await other.locator('gmcnn-inpaint button[data-action="submit"]').click();
+      expect(await result).toEqual({ where: "api" });
+      await screenshot(other, "integrator-page");
+      await other.close();
+    } finally {
+      site.close();
+    }
   });
 
   it("with the API stopped, runs the model in the page and matches the server's result within tolerance", async () => {

@@ -10,6 +10,7 @@ import { DeliveryList, Job, JobList } from "../../shared/schemas/jobs.ts";
 import { InpaintOptions } from "../../shared/schemas/options.ts";
 import { BrowserToken } from "../../shared/schemas/tokens.ts";
 import { UploadInfo } from "../../shared/schemas/uploads.ts";
+import { RotatedWebhookSecret, WebhookSecret } from "../../shared/schemas/webhook-secrets.ts";
 
 type Json = Record<string, unknown>;
 export interface OpenApiDoc {
@@ -25,7 +26,8 @@ const RESPONSES: Record<string, z.ZodObject | null> = {
   LedgerPage,
   BrowserToken,
   DeliveryList,
-  WebhookSecret: null,
+  WebhookSecret,
+  RotatedWebhookSecret,
   PluginList: null,
 };
 const HTTP_METHODS = ["get", "post", "put", "patch", "delete"];

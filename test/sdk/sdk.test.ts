@@ -165,11 +165,7 @@ describe("SDK against the local stack", () => {
     expect(((await sdk.jobs.get("nope").catch((x) => x)) as GmcnnError).kind).toBe("job-not-found");
 
     // The completed webhook: verified with the account's secret, refused when tampered with.
-    const secret = (await (
-      await fetch(`${stack.edgeUrl}/v1/webhooks/default/secret`, { headers: { Authorization: `Bearer ${a.api_key}` } })
-    ).json()) as {
-      key: string;
-    };
+    const secret = await sdk.webhooks.secret();
     for (let i = 0; i < 100 && !hooks.some((h) => h.body.includes(job.id)); i++) await new Promise((r) => setTimeout(r, 100));
     const hook = hooks.find((h) => h.body.includes(job.id))!;
     const payload = sdk.webhooks.verify(hook.headers, hook.body, secret.key);

@@ -3,7 +3,7 @@
  * it when it leaks. After a rotation deliveries carry both signatures until the old secret
  * retires (WEBHOOK_SECRET_OVERLAP_S), so receivers can switch without dropping any.
  */
-import { z } from "@hono/zod-openapi";
+import { RotatedWebhookSecret, WebhookSecret } from "../../shared/schemas/webhook-secrets.ts";
 import type { AppInstance } from "../app-env.ts";
 import { ownerOf, requireApiKey } from "../auth.ts";
 import type { Bindings } from "../env.ts";
@@ -11,20 +11,6 @@ import { problemResponses, rateLimitHeaders } from "../openapi.ts";
 import { currentSecret, rotateSecret } from "../webhooks/secrets.ts";
 
 const DEFAULT_OVERLAP_S = 86400;
-
-const WebhookSecret = z
-  .object({ key: z.string().openapi({ example: "whsec_5WbX5kEWLlfzsGNjH64I8lOOqUB6e8FH" }) })
-  .openapi("WebhookSecret", { description: "Standard Webhooks signing secret: `whsec_` + base64 of the HMAC-SHA256 key" });
-
-const RotatedWebhookSecret = z
-  .object({
-    key: z.string().openapi({ example: "whsec_0bN6d3Dq2H4cO6Yq9Q0a3y8mJm1w4m8v" }),
-    previous_retires_at: z
-      .string()
-      .nullable()
-      .openapi({ description: "Until then deliveries are signed with the previous secret too; null if there was none" }),
-  })
-  .openapi("RotatedWebhookSecret");
 
 /** Seconds the rotated-out secret keeps signing; 0 retires it at once. */
 export const secretOverlapSeconds = (env: Partial<Bindings>): number => {
