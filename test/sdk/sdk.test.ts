@@ -4,14 +4,15 @@
  * a retry after a lost answer charge once, retries that wait out a real 429's Retry-After, browser
  * tokens, and webhook verification of a real delivery.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeImage, encodeImage } from "../../gpu-jobs/codecs.ts";
-import { type Stack, startStack } from "../../scripts/stack.ts";
+import { ROOT, type Stack, startStack } from "../../scripts/stack.ts";
 import { Gmcnn, GmcnnError, type RetryEvent } from "../../sdk/index.ts";
 import { photo } from "../e2e/images.ts";
 
@@ -210,6 +211,30 @@ describe("SDK against the local stack", () => {
       .usage()
       .catch((x) => x)) as GmcnnError;
     expect(unauth.kind).toBe("unauthorized");
+  });
+
+  it("/openapi.json passes Redocly's recommended rules with no errors, and every operation has an operationId", async () => {
+    const text = await (await fetch(`${stack.edgeUrl}/openapi.json`)).text();
+    const file = join(persist, "openapi.json");
+    writeFileSync(file, text);
+    const r = spawnSync(process.execPath, [join(ROOT, "node_modules/@redocly/cli/bin/cli.js"), "lint", file, "--format=json"], {
+      encoding: "utf8",
+      env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+    });
+    const report = JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as {
+      totals: { errors: number; warnings: number };
+      problems: { ruleId: string; severity: string; message: string }[];
+    };
+    const errors = report.problems.filter((p) => p.severity === "error").map((p) => `${p.ruleId}: ${p.message}`);
+    expect(errors).toEqual([]);
+    expect(report.totals.errors).toBe(0);
+    console.log(
+      `redocly lint: 0 errors, ${report.totals.warnings} warnings (${[...new Set(report.problems.map((p) => p.ruleId))].join(", ")})`,
+    );
+    const doc = JSON.parse(text) as { paths: Record<string, Record<string, { operationId?: string }>> };
+    const ids = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId));
+    expect(ids.every((id) => typeof id === "string" && id.length > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it("plugins and uploads.delete, once the API has them", async () => {
