@@ -4,6 +4,7 @@
  * Node 20, browsers, Workers. Types come from shared/schemas (the API's own zod schemas).
  */
 import type { z } from "zod";
+import type { PluginInfo } from "../shared/plugins/registry.ts";
 import type { LedgerPage } from "../shared/schemas/accounts.ts";
 import type { DeliveryList, Job, JobList } from "../shared/schemas/jobs.ts";
 import type { BrowserToken, CreateToken } from "../shared/schemas/tokens.ts";
@@ -209,7 +210,7 @@ export class Gmcnn {
   };
 }
 
-/** GET /v1/plugins (written against its documented shape: name, version, kind, public options). */
+/** GET /v1/plugins: the loaded plugins, in config order. */
 export interface PluginList {
-  plugins: { name: string; version: string; kind: string; options?: Record<string, unknown> }[];
+  plugins: PluginInfo[];
 }

@@ -147,7 +147,7 @@ describe("in Chromium, against the local stack", () => {
     let inside = 0;
     for (let p = 0; p < hole.length; p++) if (hole[p]) inside += Math.abs(out.data[p * 4] - src.data[p * 4]);
     expect(inside).toBeGreaterThan(0);
-  });
+  }, 300_000);
 
   it("undoes and redoes with the buttons and the keyboard; the eraser turns the mask into a PNG", async () => {
     await openDemo();
@@ -196,20 +196,14 @@ describe("in Chromium, against the local stack", () => {
     const site = await startIntegratorServer(stack!.edgeUrl, stack!.apiKey, 0);
     try {
       const other = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-      const loaded = other.evaluate(
-        () =>
-          new Promise((resolve) => {
-            const wait = () => {
-              const el = document.querySelector("gmcnn-inpaint");
-              if (!el) return setTimeout(wait, 50);
-              el.addEventListener("gmcnn:load", (e) => resolve((e as CustomEvent).detail), { once: true });
-            };
-            wait();
-          }),
+      // gmcnn:load bubbles out of the shadow root to the window.
+      await other.addInitScript(() =>
+        window.addEventListener("gmcnn:load", (e) => Object.assign(window, { gmcnnLoad: (e as CustomEvent).detail })),
       );
       await other.goto(`${site.url}/`);
       // The starting picture came from the API's origin (CORS on /examples).
-      expect(await loaded).toMatchObject({ width: 600, height: 400, source: "url" });
+      const loaded = await other.waitForFunction(() => (window as { gmcnnLoad?: object }).gmcnnLoad, null, { timeout: 60_000 });
+      expect(await loaded.jsonValue()).toMatchObject({ width: 600, height: 400, source: "url" });
       const png = await encodeImage(photo(96, 64), "png");
       await other.evaluate(async (bytes) => {
         const el = document.querySelector("gmcnn-inpaint")!;
@@ -306,5 +300,5 @@ describe("in Chromium, against the local stack", () => {
     );
     expect(meanAbs).toBeLessThanOrEqual(TOLERANCE.meanAbs);
     expect(max).toBeLessThanOrEqual(TOLERANCE.maxAbs);
-  });
+  }, 300_000);
 });

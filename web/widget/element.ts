@@ -103,6 +103,7 @@ export class GmcnnInpaintElement extends HTMLElement {
   private local?: LocalModel;
   private token?: { value: string; until: number };
   private readonly layer = document.createElement("canvas");
+  private srcLoaded?: string;
 
   constructor() {
     super();
@@ -254,15 +255,22 @@ export class GmcnnInpaintElement extends HTMLElement {
   // ---- lifecycle ------------------------------------------------------------------------------
 
   connectedCallback(): void {
-    const src = this.getAttribute("src");
-    if (src && !this.image) this.load(src, "url").catch(() => undefined);
+    this.loadSrc();
     if (this.hasAttribute("preload-model") && this.mode !== "off") this.preload();
   }
 
   attributeChangedCallback(name: string, old: string | null, value: string | null): void {
     if (old === value) return;
-    if (name === "src" && value && this.isConnected) this.load(value, "url").catch(() => undefined);
+    if (name === "src" && this.isConnected) this.loadSrc();
     if (name === "api" || name === "token") this.sdk = undefined;
+  }
+
+  /** Loads the `src` attribute once per value (an upgrade reports it as a change, then connects). */
+  private loadSrc(): void {
+    const src = this.getAttribute("src");
+    if (!src || src === this.srcLoaded) return;
+    this.srcLoaded = src;
+    this.load(src, "url").catch(() => undefined);
   }
 
   private preload(): void {
