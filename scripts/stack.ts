@@ -43,6 +43,12 @@ export interface StackOptions {
   /** Receives every output line of both processes; default: printed with a prefix. */
   log?: (source: "gpu" | "edge", line: string) => void;
   readyTimeoutMs?: number;
+  /**
+   * Serve the demo page and the web assets beside the API (default true). Without them the
+   * edge is the API alone, and wrangler dev's /cdn-cgi/handler/scheduled reaches the cron
+   * handler (with --assets it answers 500: the assets router has no scheduled handler).
+   */
+  web?: boolean;
 }
 
 export interface Stack {
@@ -173,7 +179,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   // The accounts database (migrations/) must be current before the Worker serves a request.
   await migrateLocalDb(persistTo, log);
   // The demo page, the widget, the in-page model and /docs' Swagger UI: static assets beside the API.
-  const assets = await buildWeb();
+  const assets = o.web === false ? undefined : await buildWeb();
   const vars: Record<string, string> = {
     GPU_URL: gpuUrl,
     API_KEYS: apiKey,
@@ -201,8 +207,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       "--persist-to",
       persistTo,
       "--show-interactive-dev-session=false",
-      "--assets",
-      assets,
+      ...(assets ? ["--assets", assets] : []),
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
     { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },

@@ -177,6 +177,22 @@ export async function decodeUpload(bytes: Uint8Array, h: ImageHeader & { format:
   return { width: img.width, height: img.height, data: img.data };
 }
 
+/**
+ * inspectUpload, then a full decode whose pixels are dropped: for what is stored or queued now
+ * and decoded later (uploads, job inputs), so that a file whose header is fine but whose data is
+ * not (a truncated JPEG with FF D9 appended, a corrupt PNG stream) is a 422 now, not a failed job.
+ */
+export async function inspectAndDecode(
+  bytes: Uint8Array,
+  what: "image" | "mask",
+  limits: UploadLimits,
+  accept: readonly EdgeFormat[],
+): Promise<ImageHeader & { format: EdgeFormat }> {
+  const h = inspectUpload(bytes, what, limits, accept);
+  await decodeUpload(bytes, h, what);
+  return h;
+}
+
 export async function encodeImage(img: RgbaImage, format: EdgeFormat, quality: number): Promise<Uint8Array> {
   // The codecs read `data.buffer` whole: hand them an array that spans its buffer.
   const data = img.data.byteOffset === 0 && img.data.byteLength === img.data.buffer.byteLength ? img.data : img.data.slice();

@@ -8,7 +8,7 @@
 import { Problem } from "../shared/problems.ts";
 import type { UploadInfo } from "../shared/schemas/uploads.ts";
 import { sha256Hex } from "./cache.ts";
-import { checkDimensions, EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectUpload, MIME } from "./codecs.ts";
+import { checkDimensions, EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectAndDecode, MIME } from "./codecs.ts";
 import type { Bindings } from "./env.ts";
 import { uploadLimits } from "./env.ts";
 
@@ -32,7 +32,7 @@ export async function saveUpload(
   owner: string,
   bytes: Uint8Array,
 ): Promise<{ info: UploadInfo; created: boolean }> {
-  const h = inspectUpload(bytes, "image", uploadLimits(env), EDGE_FORMATS);
+  const h = await inspectAndDecode(bytes, "image", uploadLimits(env), EDGE_FORMATS);
   const id = await sha256Hex(bytes);
   const info: UploadInfo = { id, sha256: id, width: h.width, height: h.height, bytes: bytes.length };
   const key = uploadKey(owner, id);

@@ -1,19 +1,23 @@
 import { z } from "zod";
 
-/** Body of POST /v1/admin/accounts. */
-export const CreateAccount = z.object({
-  name: z.string().trim().min(1).max(200),
-  credits: z.number().int().min(0).default(0),
-  /** Requests per rate-limit window for this account's keys (default: the RATE_LIMIT_REQUESTS var). */
-  rate_limit: z.number().int().positive().optional(),
-});
+/** Body of POST /v1/admin/accounts (strict: a misspelt member is a 400, not silently dropped). */
+export const CreateAccount = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    credits: z.number().int().min(0).default(0),
+    /** Requests per rate-limit window for this account's keys (default: the RATE_LIMIT_REQUESTS var). */
+    rate_limit: z.number().int().positive().optional(),
+  })
+  .strict();
 export type CreateAccount = z.infer<typeof CreateAccount>;
 
 /** Body of POST /v1/admin/accounts/{id}/credits. */
-export const AddCredits = z.object({
-  credits: z.number().int().positive(),
-  note: z.string().max(500).optional(),
-});
+export const AddCredits = z
+  .object({
+    credits: z.number().int().positive(),
+    note: z.string().max(500).optional(),
+  })
+  .strict();
 export type AddCredits = z.infer<typeof AddCredits>;
 
 export const Account = z.object({

@@ -100,9 +100,41 @@ describe("a truncated baseline JPEG with FF D9 appended", () => {
     const whole = await call("/v1/inpaint", { method: "POST", body: form(jpg, m), headers: a.headers });
     expect(whole.status).toBe(200);
   });
+
+  it("is refused at upload and at job submission too, not stored or queued to fail later", async () => {
+    const jpg = await encodeImage(photo(64, 48), "jpeg", 90);
+    const cut = new Uint8Array(Math.floor(jpg.length * 0.6) + 2);
+    cut.set(jpg.subarray(0, cut.length - 2));
+    cut.set([0xff, 0xd9], cut.length - 2);
+    const a = await newAccount(5);
+    const before = await footprint(a.id);
+    const up = new FormData();
+    up.append("file", new Blob([cut as Uint8Array<ArrayBuffer>]), "cut.jpg");
+    await expectProblem(await call("/v1/uploads", { method: "POST", body: up, headers: a.headers }), 422, "undecodable-image");
+    const f = form(cut, undefined, {
+      mask_shapes: JSON.stringify({ shapes: [{ type: "rect", x: 4, y: 4, width: 8, height: 8 }] }),
+    });
+    await expectProblem(await call("/v1/jobs", { method: "POST", body: f, headers: a.headers }), 422, "undecodable-image");
+    expect(await footprint(a.id)).toEqual(before);
+  });
 });
 
 const big = await encodeImage(newImage(2000, 2000), "png", 90);
+
+describe("the admin API's JSON bodies are strict", () => {
+  it("a misspelt member is 400 invalid-options, and no account is created", async () => {
+    const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM accounts").first<{ n: number }>())?.n;
+    const before = await count();
+    const res = await call("/v1/admin/accounts", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "x", credit: 5 }),
+    });
+    const doc = await expectProblem(res, 400, "invalid-options");
+    expect(doc.detail).toContain("credit");
+    expect(await count()).toBe(before);
+  });
+});
 
 describe("mask_shapes that would hold the isolate", () => {
   let rnd = 7;

@@ -11,7 +11,7 @@ import { WebhookEventsFilter } from "../../shared/schemas/jobs.ts";
 import type { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { MaskShapes } from "../../shared/schemas/shapes.ts";
 import { UploadId } from "../../shared/schemas/uploads.ts";
-import { EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectUpload, MIME } from "../codecs.ts";
+import { EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectAndDecode, MIME } from "../codecs.ts";
 import { type Bindings, uploadLimits } from "../env.ts";
 import { invalidOptions, readInpaintForm } from "../form.ts";
 import { CreateJobJsonWithPlugins, checkMaskInput } from "../plugins/index.ts";
@@ -109,7 +109,7 @@ export async function jobRequestFromForm(env: Bindings, owner: string, req: Requ
   const webhook = checkedWebhook(env, form.extras.webhook);
   const webhookEvents = events(form.extras.webhook_events_filter);
   const image = form.image
-    ? { bytes: form.image, header: inspectUpload(form.image, "image", uploadLimits(env), EDGE_FORMATS) }
+    ? { bytes: form.image, header: await inspectAndDecode(form.image, "image", uploadLimits(env), EDGE_FORMATS) }
     : await ownUpload(env, owner, form.imageId as string);
   if (form.mask) await checkMask(form.mask, image.header, form.options, env);
   else checkShapesCost((form.shapes as MaskShapes).shapes, image.header.width, image.header.height);
@@ -135,7 +135,7 @@ export async function jobRequestFromJson(env: Bindings, owner: string, raw: unkn
     image = await ownUpload(env, owner, id.data);
   } else {
     const bytes = await fetchInput(env, image_url as string, "image");
-    image = { bytes, header: inspectUpload(bytes, "image", uploadLimits(env), EDGE_FORMATS) };
+    image = { bytes, header: await inspectAndDecode(bytes, "image", uploadLimits(env), EDGE_FORMATS) };
   }
   let mask: JobRequest["mask"];
   if (mask_url !== undefined) {
