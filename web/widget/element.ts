@@ -15,6 +15,7 @@
  */
 import { Gmcnn } from "../../sdk/client.ts";
 import { GmcnnError } from "../../sdk/errors.ts";
+import { jpegOrientation, swapsAxes } from "../../shared/imaging/exif.ts";
 import type { Mask } from "../../shared/imaging/types.ts";
 import { type Edit, EditHistory, type MaskPayload, type Tool } from "./edits.ts";
 import type { GmcnnEventDetail, GmcnnEventMap } from "./events.ts";
@@ -94,7 +95,16 @@ export class GmcnnInpaintElement extends HTMLElement {
   private readonly shadow: ShadowRoot;
   private readonly history = new EditHistory();
   private tool: Tool = "brush";
-  private image?: { blob: Blob; url: string; width: number; height: number };
+  /** width x height as shown (EXIF-oriented); storedWidth x storedHeight: the file's pixel grid. */
+  private image?: {
+    blob: Blob;
+    url: string;
+    width: number;
+    height: number;
+    orientation: number;
+    storedWidth: number;
+    storedHeight: number;
+  };
   private result?: { blob: Blob; url: string };
   private drawing?: Edit;
   private pointer?: { x: number; y: number };
@@ -120,7 +130,8 @@ export class GmcnnInpaintElement extends HTMLElement {
   }
   /** How the mask would travel now: shapes, or a PNG once the eraser was used. */
   get maskPayload(): MaskPayload | undefined {
-    return this.image && this.history.payload(this.image.width, this.image.height);
+    const i = this.image;
+    return i && this.history.payload(i.storedWidth, i.storedHeight, i.orientation);
   }
   get resultBlob(): Blob | undefined {
     return this.result?.blob;
@@ -145,7 +156,10 @@ export class GmcnnInpaintElement extends HTMLElement {
       throw e;
     });
     if (this.image) URL.revokeObjectURL(this.image.url);
-    this.image = { blob, url, width: img.naturalWidth, height: img.naturalHeight };
+    const orientation = jpegOrientation(new Uint8Array(await blob.slice(0, 262144).arrayBuffer()));
+    const [width, height] = [img.naturalWidth, img.naturalHeight];
+    const [storedWidth, storedHeight] = swapsAxes(orientation) ? [height, width] : [width, height];
+    this.image = { blob, url, width, height, orientation, storedWidth, storedHeight };
     this.history.clear();
     this.showResult(undefined);
     (this.$(".frame") as HTMLElement).hidden = false;
@@ -187,7 +201,10 @@ export class GmcnnInpaintElement extends HTMLElement {
   async submit(): Promise<void> {
     if (!this.image || this.busy || this.result || this.history.isEmpty) return;
     const image = this.image;
-    const payload = this.history.payload(image.width, image.height);
+    // The API takes masks on the stored grid (EXIF orientation undone); the page's model works on
+    // the picture as shown (createImageBitmap orients it), like the API's upright result.
+    const forApi = this.history.payload(image.storedWidth, image.storedHeight, image.orientation);
+    const asShown = this.history.payload(image.width, image.height);
     const maxLocal = Number(this.getAttribute("local-max-pixels")) || 512 * 512;
     const inPage = this.mode === "prefer" && image.width * image.height <= maxLocal;
     this.setBusy(true);
@@ -195,11 +212,11 @@ export class GmcnnInpaintElement extends HTMLElement {
     try {
       let out: { blob: Blob; where: "api" | "browser"; fallback: boolean; requestId: string | null };
       try {
-        out = inPage ? await this.inPage(image.blob, payload, false) : await this.viaApi(image.blob, payload);
+        out = inPage ? await this.inPage(image.blob, asShown, false) : await this.viaApi(image.blob, forApi);
       } catch (e) {
         if (inPage || this.mode === "off" || !unreachable(e)) throw e;
         this.say("The service can't be reached: running the model in your browser instead…");
-        out = await this.inPage(image.blob, payload, true);
+        out = await this.inPage(image.blob, asShown, true);
       }
       const durationMs = Math.round(performance.now() - t);
       this.showResult(out.blob);
