@@ -11,7 +11,7 @@
  *          from `python3 -m model.quantize`), to decide whether it should be.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -68,15 +68,21 @@ async function timeSession(session: ModelSession, sizes: number[], runsAt: (s: n
   return ms;
 }
 
-/** ONNX Runtime's int8 GEMM rate here (GOP/s), on the MatMulInteger model model.bench wrote. */
-async function int8Peak(path: string, gop: number, threads: number): Promise<number> {
-  const s = await ort.InferenceSession.create(path, { intraOpNumThreads: threads, graphOptimizationLevel: "all" });
-  const n = 1024;
-  const a = new ort.Tensor(
-    "uint8",
-    new Uint8Array(n * n).map((_, i) => (i * 7) & 255),
-    [n, n],
-  );
+/** ONNX Runtime's GEMM rate here (GFLOP/s or GOP/s) on a model model.bench wrote: best of 5. */
+async function ortPeak(m: { path: string; n: number; gop: number }, threads: number): Promise<number> {
+  const s = await ort.InferenceSession.create(m.path, { intraOpNumThreads: threads, graphOptimizationLevel: "all" });
+  const n = m.n;
+  const a = m.path.includes("int8")
+    ? new ort.Tensor(
+        "uint8",
+        new Uint8Array(n * n).map((_, i) => (i * 7) & 255),
+        [n, n],
+      )
+    : new ort.Tensor(
+        "float32",
+        new Float32Array(n * n).map((_, i) => Math.sin(i)),
+        [n, n],
+      );
   await s.run({ a });
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 5; i++) {
@@ -85,7 +91,7 @@ async function int8Peak(path: string, gop: number, threads: number): Promise<num
     best = Math.min(best, performance.now() - t0);
   }
   await s.release();
-  return gop / (best / 1000);
+  return m.gop / (best / 1000);
 }
 
 interface Row {
@@ -113,37 +119,38 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const model = resolveModel();
   const cnum = model.manifest.architecture.cnum;
 
-  // Our path: whatever the runtime chooses here (CPU: the bench compares CPU paths).
+  // Sessions stay open; each size is timed for every path before the next size, so that a load
+  // change on a shared machine hits all paths alike. Our path: what the runtime chooses here (CPU).
   const ours = await createSession(model.path, { threads, cuda: false });
-  const rows: Row[] = [
-    { path: `our path (${ours.label})`, precision: ours.precision, ms: await timeSession(ours, sizes, runsAt) },
-  ];
-  await ours.release();
   const plain = await createSession(model.path, { threads, cuda: false, precision: "fp32" });
-  if (ours.precision === "fp32" && ours.file === plain.file)
-    rows.push({ path: "ONNX Runtime fp32", precision: "fp32", ms: rows[0].ms, note: "the same session as our path" });
-  else rows.push({ path: "ONNX Runtime fp32", precision: "fp32", ms: await timeSession(plain, sizes, runsAt) });
-  await plain.release();
+  const same = ours.precision === "fp32" && ours.file === plain.file;
+  const ortRows: [Row, ModelSession | undefined][] = [
+    [{ path: `our path (${ours.label})`, precision: ours.precision, ms: {} }, ours],
+    [
+      { path: "ONNX Runtime fp32", precision: "fp32", ms: {}, note: same ? "the same session as our path" : undefined },
+      same ? undefined : plain,
+    ],
+  ];
   for (const file of values.candidate) {
-    const s = await createSession(resolve(file), { threads, cuda: false, precision: "fp32" }); // the file as given
     const precision = /int8/.test(basename(file)) ? "int8" : /fp16/.test(basename(file)) ? "fp16" : "fp32";
-    rows.push({ path: `candidate ${basename(file)}`, precision, ms: await timeSession(s, sizes, runsAt), note: "not shipped" });
-    await s.release();
+    const session = await createSession(resolve(file), { threads, cuda: false, precision: "fp32" }); // the file as given
+    ortRows.push([{ path: `candidate ${basename(file)}`, precision, ms: {}, note: "not shipped" }, session]);
   }
-
-  // PyTorch in two calls: fewer runs at 1024, where one eager run takes a while on two cores.
   type TorchResult = { torch: string; ms: Record<string, Record<string, number>>; skipped: Record<string, string> };
-  const weights = model.path; // PyTorch runs the very weights of the shipped ONNX file
   const pt: TorchResult = { torch: "", ms: {}, skipped: {} };
-  for (const group of [sizes.filter((s) => s < 1024), sizes.filter((s) => s >= 1024)]) {
-    if (!group.length) continue;
-    const runs = String(runsAt(group[0]));
-    const args = ["--ckpt", weights, "--threads", String(threads), "--runs", runs, "--sizes", group.join(",")];
+  for (const size of sizes) {
+    for (const [row, session] of ortRows) if (session) row.ms[size] = (await timeSession(session, [size], runsAt))[size];
+    // PyTorch runs the very weights of the shipped ONNX file (read back from it).
+    const args = ["--ckpt", model.path, "--threads", String(threads), "--runs", String(runsAt(size)), "--sizes", String(size)];
     const r = (await python(["torch", ...args, "--modes", "eager,channels_last,bf16_cl"])) as TorchResult;
     pt.torch = r.torch;
     Object.assign(pt.skipped, r.skipped);
     for (const [m, cells] of Object.entries(r.ms)) pt.ms[m] = { ...pt.ms[m], ...cells };
   }
+  if (same) ortRows[1][0].ms = ortRows[0][0].ms;
+  for (const [, session] of ortRows) await session?.release();
+  if (same) await plain.release();
+  const rows: Row[] = ortRows.map(([row]) => row);
   const torchRow = (mode: string, path: string, precision: Row["precision"]): Row => ({
     path,
     precision,
@@ -158,17 +165,20 @@ export async function benchCommand(argv: string[]): Promise<number> {
   rows.push(...torchRows);
 
   const tmp = mkdtempSync(join(tmpdir(), "gmcnn-bench-"));
-  const peaksRaw = (await python(["peaks", "--threads", String(threads), "--int8-model", join(tmp, "int8-peak.onnx")])) as {
+  type PeakModel = { path: string; n: number; gop: number };
+  const peaksRaw = (await python(["peaks", "--threads", String(threads), "--ort-models", tmp])) as {
     fp32_gflops: number;
     bf16_gflops: number | null;
-    int8_model: { path: string; gop: number };
+    ort_models: { fp32: PeakModel; int8: PeakModel };
   };
+  const ortFp32 = await ortPeak(peaksRaw.ort_models.fp32, threads);
   const peak: Record<Row["precision"], number | null> = {
-    fp32: peaksRaw.fp32_gflops,
+    fp32: Math.round(Math.max(peaksRaw.fp32_gflops, ortFp32) * 10) / 10, // the better of PyTorch's and ONNX Runtime's sgemm
     bf16: peaksRaw.bf16_gflops,
-    int8: await int8Peak(peaksRaw.int8_model.path, peaksRaw.int8_model.gop, threads),
+    int8: Math.round(await ortPeak(peaksRaw.ort_models.int8, threads)),
     fp16: null, // no fp16 arithmetic on these CPUs: ONNX Runtime casts to fp32 around each op
   };
+  rmSync(tmp, { recursive: true, force: true });
 
   const share = (r: Row, s: number) => {
     const p = peak[r.precision === "fp16" ? "fp32" : r.precision];
@@ -188,9 +198,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     `model: ${model.manifest.name}@${model.manifest.version} (cnum ${cnum}): ${sizes.map((s) => gflopAt(s, cnum).toFixed(1)).join(" / ")} GFLOP at ${sizes.join(" / ")} px`,
   );
   console.log(
-    `measured peaks: fp32 ${peak.fp32} GFLOP/s (PyTorch sgemm), int8 ${peak.int8?.toFixed(0)} GOP/s (ONNX Runtime MatMulInteger), bf16 ${peak.bf16 ?? "n/a (no AMX)"}`,
+    `measured peaks (best of 5, ${threads} threads): fp32 ${peak.fp32} GFLOP/s (sgemm: PyTorch ${peaksRaw.fp32_gflops}, ONNX Runtime ${ortFp32.toFixed(1)}), int8 ${peak.int8} GOP/s (ONNX Runtime MatMulInteger), bf16 ${peak.bf16 ?? "n/a (no AMX)"}`,
   );
-  console.log(`our path: ${ours.label}: ${ours.reason}`);
+  console.log(`our path: ${ours.label} (${ours.reason})`);
   console.log(
     `median of ${values.runs} runs (1024: ${values["runs-1024"]}); ms (share of the measured peak for the path's precision)\n`,
   );
@@ -214,7 +224,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       file: basename(ours.file),
       reason: ours.reason,
     },
-    peaks: { fp32_gflops: peak.fp32, bf16_gflops: peak.bf16, int8_gops: peak.int8 && Math.round(peak.int8) },
+    peaks: { fp32_gflops: peak.fp32, bf16_gflops: peak.bf16, int8_gops: peak.int8 },
     runs: { default: Number(values.runs), at_1024: Number(values["runs-1024"]) },
     rows: rows.map((r) => ({ ...r, share_of_peak: Object.fromEntries(sizes.map((s) => [s, share(r, s)])) })),
     ratio_to_best_pytorch: ratio,

@@ -2,7 +2,7 @@
 
     python3 -m model.bench torch --ckpt C.pt|M.onnx [--sizes 256,512] [--batches 1] [--runs 5] [--threads 2]
                                  [--modes eager,channels_last,bf16_cl] [--device cpu]
-    python3 -m model.bench peaks [--threads 2] [--int8-model PATH]
+    python3 -m model.bench peaks [--threads 2] [--ort-models DIR]
     python3 -m model.bench gpu --onnx M [--fp16-onnx M16] [--ckpt C] [--sizes 256,512,1024] [--batches 1,8]
 
 `torch` and `peaks` print one JSON object on stdout: `npm run bench` (bench/model.ts) times ONNX
@@ -61,28 +61,35 @@ def gemm_gflops(dtype: torch.dtype, n: int = 2048) -> float:
     return 2 * n ** 3 / best_of(lambda: a @ b) / 1e9
 
 
-def write_int8_peak_model(path: Path, n: int = 1024) -> None:
-    """One MatMulInteger (uint8 x int8 -> int32, n^3 MACs): ONNX Runtime's int8 GEMM, the kernel
-    its QLinearConv runs on, for the int8 peak."""
+def write_peak_models(folder: Path, n: int = 1024) -> dict:
+    """One n^3 GEMM per precision for ONNX Runtime to time: MatMul (float32, MLAS sgemm) and
+    MatMulInteger (uint8 x int8 -> int32, the kernel its QLinearConv runs on)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    b = numpy_helper.from_array(np.random.default_rng(0).integers(-127, 128, (n, n)).astype(np.int8), "b")
-    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
-    g = helper.make_graph([node], "int8-peak", [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n])],
-                          [helper.make_tensor_value_info("y", TensorProto.INT32, [n, n])], [b])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, op, a_type, b in (
+            ("fp32", "MatMul", TensorProto.FLOAT, rng.standard_normal((n, n)).astype(np.float32)),
+            ("int8", "MatMulInteger", TensorProto.UINT8, rng.integers(-127, 128, (n, n)).astype(np.int8))):
+        y_type = TensorProto.FLOAT if name == "fp32" else TensorProto.INT32
+        g = helper.make_graph([helper.make_node(op, ["a", "b"], ["y"])], f"{name}-peak",
+                              [helper.make_tensor_value_info("a", a_type, [n, n])],
+                              [helper.make_tensor_value_info("y", y_type, [n, n])], [numpy_helper.from_array(b, "b")])
+        path = folder / f"{name}-peak.onnx"
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+        out[name] = {"path": str(path), "n": n, "gop": 2 * n ** 3 / 1e9}
+    return out
 
 
-def peaks(threads: int, int8_model: str | None) -> dict:
+def peaks(threads: int, model_dir: str | None) -> dict:
     torch.set_num_threads(threads)
     flags = cpu_flags()
     bf16 = "amx_bf16" in flags or "avx512_bf16" in flags
     out = {"torch": torch.__version__, "threads": threads, "fp32_gflops": round(gemm_gflops(torch.float32), 1),
            "bf16_gflops": round(gemm_gflops(torch.bfloat16), 1) if bf16 else None}
-    if int8_model:
-        write_int8_peak_model(Path(int8_model))
-        out["int8_model"] = {"path": int8_model, "gop": 2 * 1024 ** 3 / 1e9}
+    if model_dir:
+        out["ort_models"] = write_peak_models(Path(model_dir))
     return out
 
 
@@ -346,7 +353,7 @@ def main() -> int:
     t.add_argument("--device", default="cpu")
     p = sub.add_parser("peaks")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--int8-model", help="also write ONNX Runtime's int8 peak model here")
+    p.add_argument("--ort-models", help="also write ONNX Runtime's fp32 and int8 GEMM models into this folder")
     gp = sub.add_parser("gpu")
     gp.add_argument("--ckpt", help="generator checkpoint (.pt); default: the weights in --onnx")
     gp.add_argument("--onnx", required=True)
@@ -359,7 +366,7 @@ def main() -> int:
     gp.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
     if a.cmd == "peaks":
-        print(json.dumps(peaks(a.threads, a.int8_model)))
+        print(json.dumps(peaks(a.threads, a.ort_models)))
         return 0
     if a.cmd == "gpu":
         torch.set_num_threads(min(8, os.cpu_count() or 1))

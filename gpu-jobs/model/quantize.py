@@ -305,9 +305,11 @@ def write_cases(folder: Path, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Non
     (folder / "cases.json").write_text(json.dumps(cases))
 
 
-def ort(*args: str) -> None:
-    """gpu-jobs/runtime/batch.ts under Node (tsx from the repo's node_modules)."""
-    subprocess.run(["node", "--import", "tsx", "gpu-jobs/runtime/batch.ts", *map(str, args)], cwd=ROOT, check=True)
+def ort(*args: str | Path) -> None:
+    """gpu-jobs/runtime/batch.ts under Node (tsx from the repo's node_modules; paths made absolute,
+    since it runs from the repo root)."""
+    argv = [str(a.resolve()) if isinstance(a, Path) else a for a in args]
+    subprocess.run(["node", "--import", "tsx", "gpu-jobs/runtime/batch.ts", *argv], cwd=ROOT, check=True)
 
 
 def calibrate(m: onnx.ModelProto, pairs, work: Path) -> dict[str, tuple[float, float]]:
@@ -376,8 +378,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=32, help="images per split")
     ap.add_argument("--no-eval", action="store_true", help="skip the accuracy measurement")
     a = ap.parse_args()
-    src = Path(a.model)
-    dst = Path(a.out) if a.out else src.with_name(f"{src.stem}.{a.kind}.onnx")
+    src = Path(a.model).resolve()
+    dst = Path(a.out).resolve() if a.out else src.with_name(f"{src.stem}.{a.kind}.onnx")
     with tempfile.TemporaryDirectory(prefix="gmcnn-quantize-") as tmp:
         work = Path(tmp)
         m = load_fp32(src)

@@ -50,9 +50,11 @@ export function cpuInfo(): CpuInfo {
   return cached;
 }
 
-/** "AMD EPYC (family 23, model 49), 2 cores, AVX2 FMA F16C, no AMX": the machine, for benchmark headers. */
+/** "AMD EPYC (family 23, model 49), 2 cores, AVX2 FMA F16C; no AVX-512, no AMX": the machine, for benchmark headers. */
 export function describeCpu(c: CpuInfo = cpuInfo()): string {
   const feats = c.features.length ? c.features.map((f) => f.toUpperCase()).join(" ") : "no AVX2";
-  const amx = c.features.includes("amx_bf16") ? "" : ", no AMX";
-  return `${c.model}, ${c.cores} cores, ${feats}${amx}`;
+  const missing = [c.features.includes("avx512f") ? "" : "no AVX-512", c.features.includes("amx_tile") ? "" : "no AMX"].filter(
+    Boolean,
+  );
+  return `${c.model}, ${c.cores} cores, ${feats}${missing.length ? `; ${missing.join(", ")}` : ""}`;
 }

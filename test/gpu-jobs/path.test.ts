@@ -1,6 +1,6 @@
 /** How the runtime picks its execution path: CPU features from /proc/cpuinfo, variants by their manifests. */
 import { describe, expect, it } from "vitest";
-import { parseCpuInfo } from "../../gpu-jobs/runtime/cpu.ts";
+import { describeCpu, parseCpuInfo } from "../../gpu-jobs/runtime/cpu.ts";
 import { ACCURACY_BOUND_DB, choosePath, type VariantFile } from "../../gpu-jobs/runtime/path.ts";
 import { ModelVariant } from "../../shared/schemas/variant.ts";
 
@@ -57,6 +57,15 @@ describe("CPU features", () => {
     expect(x.features).toEqual(expect.arrayContaining(["avx512_vnni", "amx_bf16", "amx_int8", "avx512_bf16"]));
     expect(x.features).not.toContain("avx_vnni");
   });
+  it("names the machine for benchmark headers, saying what it lacks", () => {
+    const e = parseCpuInfo(EPYC);
+    expect(describeCpu({ model: e.model!, cores: 2, features: e.features })).toBe(
+      "AMD EPYC (family 23, model 49), 2 cores, AVX2 FMA F16C; no AVX-512, no AMX",
+    );
+    const x = parseCpuInfo(XEON);
+    expect(describeCpu({ model: x.model!, cores: 2, features: x.features })).toMatch(/2 cores, AVX2 .*AMX_INT8$/);
+  });
+
   it("knows nothing where there is no cpuinfo", () => {
     expect(parseCpuInfo("")).toEqual({ model: undefined, features: [] });
   });
