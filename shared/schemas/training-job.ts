@@ -14,7 +14,7 @@ const RunName = z
 /** Config keys the job sets itself (paths on the container and the Volume, the stage, the VGG). */
 export const JOB_OWNED_CONFIG_KEYS = [
   "data",
-  "heldout",
+  "val",
   "out",
   "init",
   "vgg_weights",

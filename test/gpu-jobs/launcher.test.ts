@@ -40,7 +40,7 @@ describe("buildTrainRequest", () => {
     expect(spec.config).toMatchObject({ crop: 256, batch: 16, n_critic: 5, mrf_w: 0.07, adv_w: 0.001, gp_lambda: 10 });
     for (const k of ["data", "val", "out", "init", "vgg_weights", "vgg_sha256", "stage", "threads", "_about"])
       expect(spec.config).not.toHaveProperty(k);
-    expect(req.dropped.sort()).toEqual(["data", "init", "out", "stage", "threads", "vgg_sha256", "vgg_weights"]);
+    expect(req.dropped.sort()).toEqual(["data", "init", "out", "stage", "threads", "val", "vgg_sha256", "vgg_weights"]);
     expect(req.options).toEqual({});
     expect(spec.random_vgg).toBe(false);
     expect(spec.export).toBeUndefined();
