@@ -82,8 +82,13 @@ def _up_bilinear(x: torch.Tensor, s: float) -> torch.Tensor:
     return F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=True)
 
 
-def pushpull_fill(img: torch.Tensor, known: torch.Tensor, levels: int = 8) -> torch.Tensor:
-    """Fill unknown pixels from a mask-weighted pyramid (coarse-to-fine), known pixels kept.
+def _mean3(x: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+
+
+def pushpull_fill(img: torch.Tensor, known: torch.Tensor, levels: int = 8, sweeps: int = 0) -> torch.Tensor:
+    """Fill unknown pixels from a mask-weighted pyramid (coarse-to-fine), known pixels kept;
+    `sweeps` > 0 relaxes each level that many times (3x3 means) after it is blended in.
 
     Works for any H, W (ceil-mode pooling); the coarsest level falls back to the known mean.
     """
@@ -103,7 +108,10 @@ def pushpull_fill(img: torch.Tensor, known: torch.Tensor, levels: int = 8) -> to
         up = F.interpolate(cur, size=x_i.shape[-2:], mode="bilinear", align_corners=False)
         conf = k_i.clamp(0, 1)
         # At level 0 conf is the binary known mask; above it blends partially covered cells.
-        cur = (x_i / (k_i + eps)) * conf + up * (1 - conf)
+        fixed = (x_i / (k_i + eps)) * conf
+        cur = fixed + up * (1 - conf)
+        for _ in range(sweeps):
+            cur = fixed + _mean3(cur) * (1 - conf)
     return cur
 
 
@@ -116,31 +124,10 @@ CG_ITERS = 256
 INIT_SWEEPS = 8
 
 
-def _mean3(x: torch.Tensor) -> torch.Tensor:
-    return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
-
-
 def pyramid_relaxed_fill(img: torch.Tensor, known: torch.Tensor, levels: int = 8, sweeps: int = INIT_SWEEPS) -> torch.Tensor:
-    """Coarse-to-fine: each level of the mask-weighted pyramid starts from the level above and is
-    relaxed `sweeps` times. Cheap and smooth, but not converged: the starting point for CG."""
-    xs, ks = [img * known], [known]
-    for _ in range(levels):
-        xs.append(F.avg_pool2d(xs[-1], 2, ceil_mode=True))
-        ks.append(F.avg_pool2d(ks[-1], 2, ceil_mode=True))
-    eps = 1e-6
-    glob = (img * known).sum(dim=(2, 3), keepdim=True) / (known.sum(dim=(2, 3), keepdim=True) + eps)
-    cur = None
-    for i in range(levels, -1, -1):
-        conf = ks[i].clamp(0, 1)
-        data = xs[i] / (ks[i] + eps)
-        if cur is None:
-            cur = data * (conf > 0).to(img.dtype) + glob * (conf <= 0).to(img.dtype)
-        else:
-            cur = F.interpolate(cur, size=xs[i].shape[-2:], mode="bilinear", align_corners=False)
-        fixed, free = data * conf, 1 - conf
-        for _ in range(sweeps):
-            cur = fixed + _mean3(cur) * free
-    return cur
+    """The push-pull pyramid with each level relaxed `sweeps` times: cheap and smooth, but not
+    converged; the starting point for CG."""
+    return pushpull_fill(img, known, levels, sweeps)
 
 
 def _neighbour_sum(u: torch.Tensor) -> torch.Tensor:
