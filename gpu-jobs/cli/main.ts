@@ -4,7 +4,7 @@ import { Problem } from "../../shared/problems.ts";
 
 const USAGE = `gmcnn <command> [options]
   inpaint   fill the holes of an image (or a batch) with the shipped GMCNN model
-  eval      held-out metrics of the model against Telea, Navier-Stokes and mean fill
+  eval      val/test metrics of the model beside Telea, Navier-Stokes, FSR, ShiftMap and mean fill
   bench     ONNX Runtime vs PyTorch eager speed at 256x256 and 512x512
   train     train locally (--remote: on Modal; --status ID; --cancel ID)
   models    list the shipped models

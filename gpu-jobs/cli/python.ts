@@ -21,5 +21,10 @@ export function runPython(module: string, args: string[]): Promise<number> {
  * classical fills. Default: the shipped ONNX (named from its manifest), through the serving path.
  */
 export function evalCommand(argv: string[]): Promise<number> {
-  return runPython("model.evaluate", argv);
+  // Python runs in gpu-jobs/: paths the user typed are relative to where they typed them.
+  const paths = new Set(["--json", "--images", "--data", "--cache"]);
+  return runPython(
+    "model.evaluate",
+    argv.map((a, i) => (paths.has(argv[i - 1] ?? "") ? resolve(a) : a)),
+  );
 }

@@ -1,18 +1,41 @@
-"""Metrics and the evaluation harness on synthetic images (the real held-out split is not in CI)."""
+"""Metrics and the evaluation harness on synthetic images (the real val and test splits are not in CI)."""
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.ndimage import gaussian_filter
 
-from model.evaluate import full_eval, table
+from model import evaluate as ev
+from model.contact import pick, sheet
+from model.evaluate import BASELINES, eval_masks, full_eval, prefill_outputs, run_classical, table
 from model.generator import GMCNNGenerator
-from model.metrics import psnr, ssim
+from model.metrics import PSNR_CAP, capped_psnr, hole_gradient, psnr, sharpness, ssim
+
+S = 64  # small images: ShiftMap and FSR take seconds at 256x256
+
+
+def texture(seed: int, size: int = S) -> np.ndarray:
+    """Smooth colour gradients plus fine texture: every method has something to get right."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, size)
+    base = np.stack([np.add.outer(x, x) * 90 + 40, np.tile(x, (size, 1)) * 120 + 60, np.full((size, size), 30.0 * seed + 50)], -1)
+    noise = gaussian_filter(rng.normal(0, 25, (size, size, 1)), (1, 1, 0))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    for i in range(3):
+        Image.fromarray(texture(i)).save(tmp_path / f"{i}.png")
+    return tmp_path
 
 
 def test_psnr_and_ssim_reference_values():
     a = np.full((32, 32, 3), 100, np.uint8)
     b = a + 10
     assert psnr(a, a) == 100.0
+    assert capped_psnr(a, a) == PSNR_CAP == 50.0  # one perfect flat image must not swamp a mean
     assert psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / 100))
+    assert capped_psnr(a, b) == psnr(a, b)
     region = np.zeros((32, 32), bool)
     region[:4] = True
     c = a.copy()
@@ -24,17 +47,114 @@ def test_psnr_and_ssim_reference_values():
     assert ssim(n, rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)) < 0.2
 
 
-def test_full_eval_runs_model_and_baselines_in_one_table(tmp_path):
-    x = np.linspace(0, 255, 256)
-    for i in range(2):
-        img = np.stack([np.add.outer(x, x) / 2, np.tile(x, (256, 1)), np.full((256, 256), 60 * i)], -1)
-        Image.fromarray(img.astype(np.uint8)).save(tmp_path / f"{i}.png")
-    res = full_eval({"tiny": GMCNNGenerator(8, "pushpull", residual_init=0.0).eval()}, str(tmp_path), 2)
-    assert res["_n"] == 2
+def test_sharpness_is_one_for_the_truth_near_zero_for_a_flat_fill_and_between_for_a_blur():
+    imgs = [texture(i) for i in range(3)]
+    masks = eval_masks("center", S, S, 3)
+    holes = [m > 0.5 for m in masks]
+    truth = [(hole_gradient(im, h), hole_gradient(im, h)) for im, h in zip(imgs, holes)]
+    assert sharpness(truth) == pytest.approx(1.0)
+    flat = [BASELINES["mean_fill"](im, m) for im, m in zip(imgs, masks)]
+    assert sharpness((hole_gradient(f, h), hole_gradient(im, h)) for f, im, h in zip(flat, imgs, holes)) < 0.1
+    blur = [gaussian_filter(im, (2, 2, 0)) for im in imgs]
+    s = sharpness((hole_gradient(b, h), hole_gradient(im, h)) for b, im, h in zip(blur, imgs, holes))
+    assert 0.1 < s < 0.9
+    # pooled, not averaged: a flat truth adds nothing to either sum instead of dividing by zero
+    still = np.full((S, S, 3), 90, np.uint8)
+    assert sharpness(truth + [(0.0, hole_gradient(still, holes[0]))]) == pytest.approx(1.0)
+    assert np.isnan(sharpness([(0.0, 0.0)]))
+
+
+def test_hole_gradient_counts_only_pairs_inside_the_hole():
+    img = np.zeros((8, 8, 3), np.uint8)
+    hole = np.zeros((8, 8), bool)
+    hole[2:6, 2:6] = True
+    img[hole] = 200  # a flat hole on a black ground: the seam is no detail
+    assert hole_gradient(img, hole) == 0.0
+    img[3, 3] = 100  # one pixel inside differs: 4 neighbour pairs, all inside
+    assert hole_gradient(img, hole) == pytest.approx(4 * 100 * (0.299 + 0.587 + 0.114))
+
+
+def test_eval_masks_are_seeded_and_prefix_stable():
+    a, b = eval_masks("freeform", S, S, 5), eval_masks("freeform", S, S, 3)
+    assert all((x == y).all() for x, y in zip(a, b))
+    assert not (a[0] == a[1]).all()
+    c = eval_masks("center", 256, 256, 1)[0]
+    assert c.sum() == 128 * 128 and c[128, 128] == 1 and c[0, 0] == 0
+
+
+def test_classical_methods_fill_the_hole_and_keep_every_known_pixel():
+    img = texture(1)
+    m = eval_masks("freeform", S, S, 1)[0]
+    hole = m > 0.5
+    for name, f in BASELINES.items():
+        out = f(img, m)
+        assert out.shape == img.shape and out.dtype == np.uint8, name
+        assert (out[~hole] == img[~hole]).all(), f"{name} changed a known pixel"
+        # nothing of the truth leaks in, yet every method beats filling with black
+        black = img.copy()
+        black[hole] = 0
+        assert psnr(out, img, hole) > psnr(black, img, hole) + 3, name
+
+
+def test_slow_methods_are_cached_and_parallel_runs_match(tmp_path):
+    imgs = [texture(i) for i in range(2)]
+    masks = eval_masks("freeform", S, S, 2)
+    one = run_classical("fsr", imgs, masks, jobs=1, cache=tmp_path)
+    files = sorted(tmp_path.rglob("*.png"))
+    assert len(files) == 2 and files[0].parent.name.startswith("fsr-opencv")
+    two = run_classical("fsr", imgs, masks, jobs=2, cache=None)  # spawned workers, no cache
+    assert all((a == b).all() for a, b in zip(one, two))
+    # a cached output is read back, not recomputed
+    marker = np.full_like(imgs[0], 7)
+    for f in files:
+        Image.fromarray(marker).save(f)
+    again = run_classical("fsr", imgs, masks, jobs=1, cache=tmp_path)
+    assert all((a == marker).all() for a in again)
+
+
+def test_full_eval_table_has_every_method_sharpness_and_the_networks_contribution(folder):
+    # residual_init=0: an untrained residual model is exactly its pre-fill, so its contribution is 0
+    gen = GMCNNGenerator(8, "pushpull-harmonic", residual_init=0.0).eval()
+    zero = GMCNNGenerator(8, "zero").eval()
+    res = full_eval({"tiny": gen, "paper": zero}, folder, jobs=1, cache=None)
+    assert res["_n"] == 3
+    pre = "tiny pre-fill (pushpull-harmonic)"
     for kind in ("center", "freeform"):
-        assert set(res[kind]) == {"telea", "navier_stokes", "mean_fill", "pushpull", "pushpull_harmonic", "tiny", "_hole_ratio"}
-        # an untrained push-pull GMCNN is exactly the push-pull fill
-        assert res[kind]["tiny"] == res[kind]["pushpull"]
-    # on a smooth gradient, interpolating fills beat the mean colour inside the hole
-    assert res["center"]["pushpull"]["hole_psnr"] > res["center"]["mean_fill"]["hole_psnr"]
-    assert "| center | telea |" in table(res)
+        assert set(res[kind]) == {"telea", "navier_stokes", "fsr", "shiftmap", "mean_fill", "tiny", pre, "paper", "_hole_ratio"}
+        assert set(res[kind]["fsr"]) == {"psnr", "ssim", "hole_psnr", "sharpness"}
+        assert res[kind]["tiny"] == res[kind][pre]
+        assert res[kind]["mean_fill"]["sharpness"] < 0.1
+        assert res[kind]["shiftmap"]["sharpness"] > res[kind]["navier_stokes"]["sharpness"]  # it copies texture
+    assert res["_contribution"] == {"tiny": {"prefill": pre, "center": 0.0, "freeform": 0.0}}  # no row for fill=zero
+    # on smooth gradients, interpolating fills beat the mean colour inside the hole
+    assert res["center"]["fsr"]["hole_psnr"] > res["center"]["mean_fill"]["hole_psnr"]
+    md = table(res)
+    assert "| OpenCV FSR (fast) |" in md and "| OpenCV ShiftMap |" in md and "sharpness" in md
+    assert "tiny over tiny pre-fill (pushpull-harmonic): centre +0.00 dB" in md
+
+
+def test_prefill_alone_is_none_for_the_papers_zero_fill():
+    imgs, masks = [texture(0)], eval_masks("center", S, S, 1)
+    assert prefill_outputs("zero", imgs, masks) is None
+    out = prefill_outputs("harmonic", imgs, masks)[0]
+    assert (out[masks[0] <= 0.5] == imgs[0][masks[0] <= 0.5]).all()
+    assert psnr(out, imgs[0], masks[0] > 0.5) > psnr(BASELINES["mean_fill"](imgs[0], masks[0]), imgs[0], masks[0] > 0.5)
+
+
+def test_full_eval_refuses_unknown_baselines_and_mixed_sizes(folder):
+    with pytest.raises(SystemExit, match="unknown baseline"):
+        full_eval({}, folder, baselines=["fsr", "inpaint-anything"], cache=None)
+    Image.fromarray(texture(0, 48)).save(folder / "z.png")
+    with pytest.raises(SystemExit, match="differ in size"):
+        full_eval({}, folder, baselines=["telea"], cache=None)
+
+
+def test_contact_sheet_spans_flat_to_busy_images(folder):
+    Image.fromarray(np.full((S, S, 3), 128, np.uint8)).save(folder / "flat.png")
+    imgs = ev.eval_images(folder)
+    picks = pick(imgs, 3)
+    assert picks[0] == 3  # the flat image (sorted last by name) comes first
+    model = ev.torch_model("tiny", GMCNNGenerator(8, "harmonic", residual_init=0.0).eval())
+    im = sheet(model, folder, n=3, baselines=["telea", "mean_fill"], cache=None)
+    # input, 2 methods, pre-fill, model, truth: 6 columns of 256 px tiles; 3 rows
+    assert im.size == (6 * 260 + 4, 20 + 3 * 260 + 4)
