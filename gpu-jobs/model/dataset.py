@@ -148,7 +148,7 @@ def build(out: Path) -> dict:
     return recipe
 
 
-def pack(out: Path, dest: Path, short: int = 256, quality: int = 80, val_n: int = 32) -> None:
+def pack(out: Path, dest: Path, short: int = 256, quality: int = 60, val_n: int = 32) -> None:
     """A compact tar of the training set for a GPU machine: shorter side `short`, JPEG `quality`.
     Its size counts against the rental's 64 MiB together with the repo (model/rental.py checks)."""
     with tarfile.open(dest, "w") as tar:
