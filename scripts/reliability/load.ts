@@ -32,8 +32,11 @@ export interface LoadResult {
 
 export interface SoakResult {
   seconds: number;
+  missConnections: number;
   requests: number;
   non2xx: number;
+  /** GET /healthz every 2 s during the soak: answered (200), asked, slowest. */
+  healthz: { ok: number; asked: number; maxMs: number };
   processes: { name: string; startMb: number; endMb: number; maxMb: number; growthMb: number; samples: number[] }[];
 }
 
@@ -232,7 +235,13 @@ const rssMb = (pid: number): number => {
   }
 };
 
-export async function runSoak(o: { stack: Stack; seconds: number; log: (s: string) => void }): Promise<SoakResult> {
+export async function runSoak(o: {
+  stack: Stack;
+  seconds: number;
+  /** Connections sending misses beside the 4 sending hits (0: hits only, to tell growth apart). */
+  missConnections: number;
+  log: (s: string) => void;
+}): Promise<SoakResult> {
   wrkAvailable();
   const dir = mkdtempSync(join(tmpdir(), "gmcnn-soak-"));
   const { type } = await bodies(dir);
@@ -245,11 +254,23 @@ export async function runSoak(o: { stack: Stack; seconds: number; log: (s: strin
   };
   sample();
   const hits = wrk(o.stack.edgeUrl, script(dir, "cache hits", auth, type), 4, o.seconds);
-  const misses = wrk(o.stack.edgeUrl, script(dir, "misses", auth, type), 2, o.seconds);
+  const misses =
+    o.missConnections > 0
+      ? wrk(o.stack.edgeUrl, script(dir, "misses", auth, type), o.missConnections, o.seconds)
+      : Promise.resolve("");
   const started = Date.now();
+  const healthz = { ok: 0, asked: 0, maxMs: 0 };
+  let nextSample = started + 10_000;
   while (Date.now() - started < o.seconds * 1000) {
-    await sleep(10_000);
-    sample();
+    const h = await send(`${o.stack.edgeUrl}/healthz`, { timeoutMs: 5000 });
+    healthz.asked++;
+    if (h.status === 200) healthz.ok++;
+    healthz.maxMs = Math.max(healthz.maxMs, h.ms);
+    if (Date.now() >= nextSample) {
+      sample();
+      nextSample += 10_000;
+    }
+    await sleep(2000);
   }
   const [h, m] = (await Promise.all([hits, misses])).map(parseWrk);
   sample();
@@ -264,5 +285,12 @@ export async function runSoak(o: { stack: Stack; seconds: number; log: (s: strin
   o.log(
     `soak: ${h.requests + m.requests} requests, ${h.non2xx + m.non2xx} non-2xx; ${processes.map((p) => `${p.name} ${p.startMb.toFixed(0)}->${p.endMb.toFixed(0)} MB`).join(", ")}`,
   );
-  return { seconds: o.seconds, requests: h.requests + m.requests, non2xx: h.non2xx + m.non2xx, processes };
+  return {
+    seconds: o.seconds,
+    missConnections: o.missConnections,
+    requests: h.requests + m.requests,
+    non2xx: h.non2xx + m.non2xx,
+    healthz,
+    processes,
+  };
 }

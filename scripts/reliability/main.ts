@@ -9,7 +9,7 @@
  *   5. SSRF: every encoding of a private address, for image_url, mask_url and webhooks
  *
  * Options: --quick (short soak, fewer fuzz runs: a check of the script, not the figures),
- * --soak-s=N (default 600), --only=bad,fuzz,faults,load,ssrf, --seed=N.
+ * --soak-s=N (default 600), --soak-misses=N (connections sending misses in the soak, default 2), --only=bad,fuzz,faults,load,ssrf, --seed=N.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -20,15 +20,17 @@ import { type BadInputsResult, runBadInputs } from "./bad-inputs.ts";
 import { type FaultsResult, runFaults } from "./faults.ts";
 import { type FaultProxy, type GpuProcess, startFaultProxy, startGpu } from "./gpu.ts";
 import { type LoadResult, runLoad, runSoak, type SoakResult } from "./load.ts";
+import { type ShapesAtBudget, shapesAtBudget } from "./shapes.ts";
 import { runRedirects, runSsrf, type SsrfResult } from "./ssrf.ts";
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
 const value = (name: string, fallback: string) => flag(name)?.split("=")[1] ?? fallback;
 const quick = !!flag("quick");
-const only = new Set(value("only", "bad,fuzz,faults,load,ssrf").split(","));
+const only = new Set(value("only", "bad,fuzz,shapes,faults,load,ssrf").split(","));
 const seed = Number(value("seed", String(Date.now() % 1_000_000)));
 const soakS = Number(value("soak-s", quick ? "30" : "600"));
+const soakMisses = Number(value("soak-misses", "2"));
 const fuzzRuns = Number(value("fuzz-runs", quick ? "2000" : "25000"));
 
 const log = (s: string) => console.log(`[reliability] ${s}`);
@@ -121,7 +123,15 @@ function runFuzz(): FuzzResult {
 const ok = (good: boolean) => (good ? "ok" : "FAIL");
 
 function table(
-  r: { bad?: BadInputsResult; fuzz?: FuzzResult; faults?: FaultsResult; load?: LoadResult; soak?: SoakResult; ssrf?: SsrfResult },
+  r: {
+    bad?: BadInputsResult;
+    fuzz?: FuzzResult;
+    shapes?: ShapesAtBudget;
+    faults?: FaultsResult;
+    load?: LoadResult;
+    soak?: SoakResult;
+    ssrf?: SsrfResult;
+  },
   seconds: number,
 ): { text: string; pass: boolean } {
   const rows: [string, string, string][] = [];
@@ -172,6 +182,13 @@ function table(
         `${s.passed} passed, ${s.failed} failed`,
         s.failed === 0 && s.passed > 0,
       );
+  if (r.shapes)
+    for (const c of r.shapes.cases)
+      row(
+        `mask_shapes at the work bound, ${r.shapes.width}x${r.shapes.height}: ${c.name}`,
+        `${c.ms.toFixed(0)} ms (${(c.work / 1e6).toFixed(1)} M units); one more: ${c.refusedWhenGrown ? "422" : "accepted"}`,
+        c.refusedWhenGrown,
+      );
   if (r.faults) {
     const f = r.faults;
     for (const m of f.sync) row(`faults, sync: GPU ${m.mode} (answers)`, m.summary, m.good);
@@ -217,7 +234,16 @@ function table(
   }
   if (r.soak) {
     const s = r.soak;
-    row(`soak: ${s.seconds} s, ${s.requests} requests (non-2xx), RSS every 10 s`, `${s.non2xx} non-2xx`, s.non2xx === 0);
+    row(
+      `soak: ${s.seconds} s, 4 connections of hits + ${s.missConnections} of misses, ${s.requests} requests (non-2xx)`,
+      `${s.non2xx} non-2xx`,
+      s.non2xx === 0,
+    );
+    row(
+      "soak: /healthz every 2 s under that load (slowest)",
+      `${s.healthz.ok}/${s.healthz.asked} (${Math.round(s.healthz.maxMs)} ms)`,
+      s.healthz.ok === s.healthz.asked && s.healthz.maxMs < 1000,
+    );
     for (const p of s.processes)
       row(
         `soak: RSS ${p.name}, start -> end (max)`,
@@ -228,7 +254,11 @@ function table(
   if (r.ssrf) {
     const s = r.ssrf;
     row(`SSRF: URLs tried (image_url, mask_url, webhook), ${s.encodings} encodings`, s.attempts, s.attempts > 0);
-    row("SSRF: refused by the guard (422 unsafe-url), before any fetch", `${s.refused}/${s.attempts}`, s.refused === s.attempts);
+    row(
+      "SSRF: refused before any fetch (422 unsafe-url, or 400 not a URL)",
+      `${s.refused}/${s.attempts}`,
+      s.refused === s.attempts,
+    );
     row("SSRF: connections that reached the 127.0.0.1 / ::1 listener", s.reached, s.reached === 0);
     row(
       "SSRF: redirects to private addresses followed (local switch on)",
@@ -249,6 +279,9 @@ function table(
 
 async function main(): Promise<void> {
   const t0 = Date.now();
+  // What the runs need on a fresh clone: npm packages, Debian's python3 (SQLite reads) and wrk.
+  if (spawnSync("bash", [join(ROOT, "scripts/setup.sh")], { stdio: "inherit" }).status !== 0)
+    throw new Error("scripts/setup.sh failed");
   mkdirSync(join(ROOT, "out"), { recursive: true });
   const results: Parameters<typeof table>[0] = {};
   log(`${cpu}; seed ${seed}; soak ${soakS} s; fuzz ${fuzzRuns} runs`);
@@ -269,13 +302,14 @@ async function main(): Promise<void> {
       if (only.has("ssrf")) redirects = await runRedirects({ edge: main.stack.edgeUrl, adminToken: main.stack.adminToken, log });
       if (only.has("load")) {
         results.load = await runLoad({ stack: main.stack, quick, log });
-        results.soak = await runSoak({ stack: main.stack, seconds: soakS, log });
+        results.soak = await runSoak({ stack: main.stack, seconds: soakS, missConnections: soakMisses, log });
       }
     } finally {
       await stop(main);
     }
   }
   if (only.has("fuzz")) results.fuzz = runFuzz();
+  if (only.has("shapes")) results.shapes = shapesAtBudget();
   if (only.has("faults")) {
     const faults = await stackWith(
       "faults",

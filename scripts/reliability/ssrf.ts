@@ -166,8 +166,10 @@ export async function runSsrf(o: { edge: string; adminToken: string; log: (s: st
         headers: { ...account.auth, "content-type": "application/json" },
       });
       result.attempts++;
-      // Refused by the guard itself (422 unsafe-url), not by a fetch that was tried and failed.
-      if (a.status === 422 && problemAgrees(a) && String(json(a).type).endsWith("/unsafe-url")) result.refused++;
+      // Refused before any fetch: by the guard (422 unsafe-url) or as no URL at all (400); a
+      // 422 fetch-failed means a fetch was tried, and a 2xx that the URL was accepted.
+      const kind = String(json(a).type).replace(/^.*\//, "");
+      if (problemAgrees(a) && ((a.status === 422 && kind === "unsafe-url") || a.status === 400)) result.refused++;
       else result.notRefused.push(`${field} ${url} -> ${a.status} ${a.body.toString("utf8").slice(0, 120)}`);
     }
   await sleep(2000); // anything in flight would have connected by now

@@ -191,17 +191,18 @@ export interface ShapesCost {
   crossings: number;
   /** Pixels that may be written (overlaps counted each time): rectangles and stroke segments by their row spans, polygons by their bounding box. */
   pixels: number;
-  /** pixels + ROW_COST x (rows + crossings): the budget's unit, about one pixel write. */
+  /** pixels + ROW_COST x rows + CROSSING_COST x crossings: the budget's unit, about one pixel write. */
   work: number;
 }
 
 /**
- * A visited row or an edge crossing costs about this many pixel writes (square roots and
- * divisions for a capsule row, an interpolation and a sort slot for a crossing): measured on a
- * 2-core EPYC, a unit of work then takes 1 to 3 ns whatever the shapes (`npm run reliability`
- * prints the slowest accepted documents).
+ * What a visited row and a polygon edge crossing cost, in pixel writes (square roots and
+ * divisions for a capsule row; an interpolation, a sort slot and a span for a crossing). Set so
+ * that a unit takes about the same time whatever the shapes: 1 to 1.5 ns on the 2-core EPYC
+ * (`npm run reliability` draws the slowest accepted documents on an 8 MP image and prints it).
  */
 export const ROW_COST = 32;
+export const CROSSING_COST = 128;
 
 /** The most points a document may have over all its shapes. */
 export const MAX_SHAPE_POINTS = 10_000;
@@ -261,7 +262,7 @@ export function shapesCost(shapes: readonly Shape[], width: number, height: numb
       pixels += r * perRow;
     }
   }
-  return { points, rows: rowCount, crossings, pixels, work: pixels + ROW_COST * (rowCount + crossings) };
+  return { points, rows: rowCount, crossings, pixels, work: pixels + ROW_COST * rowCount + CROSSING_COST * crossings };
 }
 
 /** 422 mask-too-complex when `shapes` exceed the point limit or the work budget on this image. */
