@@ -290,7 +290,7 @@ def train(cfg: Config, resume: bool) -> dict:
             seen += cfg.batch * ((cfg.n_critic + 1) if cfg.d_fresh_batch else 1)
             ips = seen / (time.time() - t0)
             bar.update(step, f"g {L['g_total']:.4f} d {L['d_total']:.3f} {ips:.2f} img/s")
-            if step % cfg.log_every == 0:
+            if step % cfg.log_every == 0 or step == 1:  # step 1: an early sanity line
                 log.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in L.items()}, "lr": lr,
                                       "img_s": round(ips, 3), "t": round(time.time() - t_start, 1)}) + "\n")
                 log.flush()
@@ -300,7 +300,7 @@ def train(cfg: Config, resume: bool) -> dict:
             seen += cfg.batch
             ips = seen / (time.time() - t0)
             bar.update(step, f"loss {L['total'].item():.4f} {ips:.2f} img/s")
-            if step % cfg.log_every == 0:
+            if step % cfg.log_every == 0 or step == 1:  # step 1: an early sanity line
                 log.write(json.dumps({"step": step, "loss": L["total"].item(), "recon": L["recon"].item(),
                                       "ae": L["ae"].item(), "lr": lr, "img_s": round(ips, 3),
                                       "t": round(time.time() - t_start, 1)}) + "\n")
