@@ -62,7 +62,7 @@ describe("shipped model", () => {
 describe("PyTorch <-> ONNX Runtime parity", () => {
   it("max |diff| <= 1e-4 on random inputs, for a fresh export and for the shipped file", async () => {
     const dir = tempDir();
-    const ckpt = resolve(GPU_JOBS, "models/gmcnn.onnx") // weights stored once: read back from the ONNX;
+    const ckpt = resolve(GPU_JOBS, "models/gmcnn.onnx"); // weights stored once: read back from the ONNX;
     const onnx = join(dir, "parity.onnx");
     execFileSync(
       PYTHON,
