@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeImage } from "../../gpu-jobs/codecs.ts";
 import { newImage } from "../../shared/imaging/types.ts";
-import type { Stack } from "../stack.ts";
+import { freePort, ROOT, type Stack } from "../stack.ts";
 import { newAccount, send, sleep } from "./http.ts";
 
 export interface LoadRun {
@@ -293,4 +293,64 @@ export async function runSoak(o: {
     healthz,
     processes,
   };
+}
+
+export interface ControlResult {
+  requests: number;
+  startMb: number;
+  endMb: number;
+  kbPerRequest: number;
+}
+
+/**
+ * The same wrk load on a one-line Worker under the same `wrangler dev`: how much workerd's RSS
+ * grows per request when nothing of ours runs. Set beside the soak, it tells the local runtime's
+ * growth from the edge's own.
+ */
+export async function runControl(o: { seconds: number; log: (s: string) => void }): Promise<ControlResult> {
+  const dir = mkdtempSync(join(tmpdir(), "gmcnn-control-"));
+  writeFileSync(join(dir, "index.js"), 'export default { fetch: () => new Response("{\\"ok\\":true}") };\n');
+  writeFileSync(join(dir, "wrangler.toml"), 'name = "control"\nmain = "index.js"\ncompatibility_date = "2026-04-20"\n');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const p = spawn(
+    process.execPath,
+    [
+      join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(await freePort()),
+      "--show-interactive-dev-session=false",
+    ],
+    { cwd: dir, detached: true, stdio: "ignore", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+  );
+  try {
+    for (let i = 0; i < 120 && (await send(`${url}/`, { timeoutMs: 2000 })).status !== 200; i++) await sleep(500);
+    const workerd = () => descendants().filter((d) => d.name === "workerd (edge)");
+    const rss = () => workerd().reduce((a, d) => a + rssMb(d.pid), 0);
+    const startMb = rss();
+    const out = await new Promise<string>((resolve) => {
+      const w = spawn("wrk", ["-t", "2", "-c", "4", "-d", `${o.seconds}s`, url], { stdio: ["ignore", "pipe", "inherit"] });
+      let text = "";
+      w.stdout.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      w.on("exit", () => resolve(text));
+    });
+    const endMb = rss();
+    const requests = parseWrk(out).requests;
+    const r = { requests, startMb, endMb, kbPerRequest: ((endMb - startMb) * 1024) / Math.max(1, requests) };
+    o.log(`control (one-line Worker): ${requests} requests, workerd ${startMb.toFixed(0)} -> ${endMb.toFixed(0)} MB`);
+    return r;
+  } finally {
+    try {
+      process.kill(-(p.pid as number), "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
 }

@@ -19,7 +19,7 @@ import { ROOT, type Stack, startStack } from "../stack.ts";
 import { type BadInputsResult, runBadInputs } from "./bad-inputs.ts";
 import { type FaultsResult, runFaults } from "./faults.ts";
 import { type FaultProxy, type GpuProcess, startFaultProxy, startGpu } from "./gpu.ts";
-import { type LoadResult, runLoad, runSoak, type SoakResult } from "./load.ts";
+import { type ControlResult, type LoadResult, runControl, runLoad, runSoak, type SoakResult } from "./load.ts";
 import { type ShapesAtBudget, shapesAtBudget } from "./shapes.ts";
 import { runRedirects, runSsrf, type SsrfResult } from "./ssrf.ts";
 
@@ -130,6 +130,7 @@ function table(
     faults?: FaultsResult;
     load?: LoadResult;
     soak?: SoakResult;
+    control?: ControlResult;
     ssrf?: SsrfResult;
   },
   seconds: number,
@@ -247,9 +248,18 @@ function table(
     for (const p of s.processes)
       row(
         `soak: RSS ${p.name}, start -> end (max)`,
-        `${p.startMb.toFixed(0)} -> ${p.endMb.toFixed(0)} MB (${p.maxMb.toFixed(0)}), ${p.growthMb >= 0 ? "+" : ""}${p.growthMb.toFixed(0)} MB`,
+        `${p.startMb.toFixed(0)} -> ${p.endMb.toFixed(0)} MB (${p.maxMb.toFixed(0)}), ${p.growthMb >= 0 ? "+" : ""}${p.growthMb.toFixed(0)} MB` +
+          (p.name.startsWith("workerd") ? ` (${((p.growthMb * 1024) / Math.max(1, s.requests)).toFixed(1)} KB/request)` : ""),
         true,
       );
+  }
+  if (r.control) {
+    const c = r.control;
+    row(
+      "control: a one-line Worker under the same wrangler dev, workerd RSS",
+      `${c.startMb.toFixed(0)} -> ${c.endMb.toFixed(0)} MB over ${c.requests} requests (${c.kbPerRequest.toFixed(1)} KB/request)`,
+      true,
+    );
   }
   if (r.ssrf) {
     const s = r.ssrf;
@@ -307,6 +317,8 @@ async function main(): Promise<void> {
     } finally {
       await stop(main);
     }
+    // With no other workerd running: every workerd under this process is the control's.
+    if (only.has("load")) results.control = await runControl({ seconds: quick ? 10 : 60, log });
   }
   if (only.has("fuzz")) results.fuzz = runFuzz();
   if (only.has("shapes")) results.shapes = shapesAtBudget();

@@ -198,7 +198,7 @@ export interface ShapesCost {
 /**
  * What a visited row and a polygon edge crossing cost, in pixel writes (square roots and
  * divisions for a capsule row; an interpolation, a sort slot and a span for a crossing). Set so
- * that a unit takes about the same time whatever the shapes: 1 to 1.5 ns on the 2-core EPYC
+ * that a unit takes about the same time whatever the shapes: about 1 to 3 ns on the 2-core EPYC
  * (`npm run reliability` draws the slowest accepted documents on an 8 MP image and prints it).
  */
 export const ROW_COST = 32;
