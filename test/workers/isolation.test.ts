@@ -193,7 +193,8 @@ describe("Idempotency-Key is per account", () => {
     expect(jb.headers.get("idempotent-replayed")).toBeNull();
     const [ida, idb] = [((await ja.json()) as { id: string }).id, ((await jb.json()) as { id: string }).id];
     expect(idb).not.toBe(ida);
-    expect((await call(`/v1/jobs/${ida}`, { headers: b.headers })).status).toBe(404);
+    for (const path of [`/v1/jobs/${ida}`, `/v1/jobs/${ida}/result`, `/v1/jobs/${ida}/deliveries`])
+      expect((await call(path, { headers: b.headers })).status).toBe(404);
     const replay = await call("/v1/jobs", { method: "POST", body: inpaintForm(img), headers: { ...b.headers, ...key } });
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(((await replay.json()) as { id: string }).id).toBe(idb);
