@@ -1,5 +1,6 @@
 /** Test images and requests, built inside workerd with the Worker's own codecs. */
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
 import { newImage, type RgbaImage } from "../../shared/imaging/types.ts";
 import type { Bindings } from "../../workers/env.ts";
 
@@ -55,4 +56,20 @@ export function pngHeaderOnly(w: number, h: number): Uint8Array {
   new DataView(b.buffer).setUint32(20, h);
   b.set([8, 6, 0, 0, 0], 24);
   return b;
+}
+
+const BASE = "https://edge.test";
+/** A request to the Worker under test, by path. */
+export const call = (path: string, init: RequestInit = {}) => exports.default.fetch(new Request(`${BASE}${path}`, init));
+
+/** A fresh account with `credits`, through the admin API; its id and auth headers. */
+export async function newAccount(credits: number, name = "tenant") {
+  const res = await call("/v1/admin/accounts", {
+    method: "POST",
+    headers: { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name, credits }),
+  });
+  expect(res.status).toBe(201);
+  const { api_key, account } = (await res.json()) as { api_key: string; account: { id: string } };
+  return { id: account.id, headers: auth(api_key) };
 }

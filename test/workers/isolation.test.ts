@@ -3,24 +3,10 @@
  * results, cache status or idempotent replies, nor learn that the other stored something
  * (every probe below answered differently before uploads and the cache were keyed per account).
  */
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { encodeImage } from "../../workers/codecs.ts";
-import { auth, photo, testEnv } from "./helpers.ts";
-
-const BASE = "https://edge.test";
-const call = (path: string, init: RequestInit = {}) => exports.default.fetch(new Request(`${BASE}${path}`, init));
-
-async function newAccount(credits: number) {
-  const res = await call("/v1/admin/accounts", {
-    method: "POST",
-    headers: { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ name: "tenant", credits }),
-  });
-  expect(res.status).toBe(201);
-  const { api_key, account } = (await res.json()) as { api_key: string; account: { id: string } };
-  return { id: account.id, headers: auth(api_key) };
-}
+import { auth, call, newAccount, photo } from "./helpers.ts";
 
 let seed = 0;
 /** A PNG no other test in this file sends. */

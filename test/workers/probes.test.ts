@@ -2,25 +2,11 @@
  * The requests of the hostile probe (issue #10) that used to slip through: each gets its clean
  * 4xx, and nothing is charged, stored or queued for it.
  */
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newImage } from "../../shared/imaging/types.ts";
 import { encodeImage } from "../../workers/codecs.ts";
-import { auth, boxMask, form, photo, testEnv } from "./helpers.ts";
-
-const BASE = "https://edge.test";
-const call = (path: string, init: RequestInit = {}) => exports.default.fetch(new Request(`${BASE}${path}`, init));
-
-async function newAccount(credits: number) {
-  const res = await call("/v1/admin/accounts", {
-    method: "POST",
-    headers: { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ name: "probe", credits }),
-  });
-  expect(res.status).toBe(201);
-  const { api_key, account } = (await res.json()) as { api_key: string; account: { id: string } };
-  return { id: account.id, headers: auth(api_key) };
-}
+import { boxMask, call, form, newAccount, photo, testEnv } from "./helpers.ts";
 
 /** Balance, debits, jobs and stored objects of an account: what a refused request must not change. */
 async function footprint(accountId: string) {
@@ -51,7 +37,7 @@ const mask = await encodeImage(boxMask(W, H, { x: 5, y: 5, width: 6, height: 6 }
 describe("form fields that are not options", () => {
   for (const name of ["__proto__", "constructor", "prototype"]) {
     it(`-F ${name}=x beside a valid image and mask: 400 invalid-options, uncharged`, async () => {
-      const a = await newAccount(5);
+      const a = await newAccount(5, "probe");
       const before = await footprint(a.id);
       const res = await call("/v1/inpaint", { method: "POST", body: form(img, mask, { [name]: "x" }), headers: a.headers });
       const doc = await expectProblem(res, 400, "invalid-options");
@@ -66,7 +52,7 @@ describe("form fields that are not options", () => {
 
   for (const name of ["webhook", "webhook_events_filter"]) {
     it(`POST /v1/jobs with two ${name} fields: 400, no job`, async () => {
-      const a = await newAccount(5);
+      const a = await newAccount(5, "probe");
       const f = form(img, mask);
       const values = name === "webhook" ? ["https://a.example/hook", "https://b.example/hook"] : ["completed", "started"];
       if (name === "webhook_events_filter") f.append("webhook", "https://a.example/hook");
@@ -86,7 +72,7 @@ describe("a truncated baseline JPEG with FF D9 appended", () => {
     cut.set(jpg.subarray(0, cut.length - 2));
     cut.set([0xff, 0xd9], cut.length - 2);
     const m = await encodeImage(boxMask(64, 48, { x: 10, y: 10, width: 8, height: 8 }), "png", 90);
-    const a = await newAccount(5);
+    const a = await newAccount(5, "probe");
     const before = await footprint(a.id);
     const res = await call("/v1/inpaint", {
       method: "POST",
@@ -106,7 +92,7 @@ describe("a truncated baseline JPEG with FF D9 appended", () => {
     const cut = new Uint8Array(Math.floor(jpg.length * 0.6) + 2);
     cut.set(jpg.subarray(0, cut.length - 2));
     cut.set([0xff, 0xd9], cut.length - 2);
-    const a = await newAccount(5);
+    const a = await newAccount(5, "probe");
     const before = await footprint(a.id);
     const up = new FormData();
     up.append("file", new Blob([cut as Uint8Array<ArrayBuffer>]), "cut.jpg");
@@ -173,7 +159,7 @@ describe("mask_shapes that would hold the isolate", () => {
 
   for (const [name, doc] of Object.entries(probes)) {
     it(`${name} on a 2000x2000 image: 422 mask-too-complex, uncharged; the job is refused at submission`, async () => {
-      const a = await newAccount(20);
+      const a = await newAccount(20, "probe");
       const id = await uploadBig(a.headers);
       const before = await footprint(a.id);
       const f = new FormData();
@@ -193,7 +179,7 @@ describe("mask_shapes that would hold the isolate", () => {
   }
 
   it("a real brush stroke on the same image is drawn and charged once", async () => {
-    const a = await newAccount(20);
+    const a = await newAccount(20, "probe");
     const id = await uploadBig(a.headers);
     const stroke = {
       type: "stroke",
