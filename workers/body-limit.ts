@@ -11,6 +11,7 @@
 import type { MiddlewareHandler } from "hono";
 import { Problem } from "../shared/problems.ts";
 import type { AppEnv } from "./app-env.ts";
+import { concatChunks } from "./bytes.ts";
 import type { Bindings } from "./env.ts";
 import { uploadLimits } from "./env.ts";
 
@@ -59,13 +60,7 @@ export const limitBody =
       }
       parts.push(value);
     }
-    const body = new Uint8Array(size);
-    let at = 0;
-    for (const p of parts) {
-      body.set(p, at);
-      at += p.length;
-    }
-    c.req.raw = new Request(req, { body });
+    c.req.raw = new Request(req, { body: concatChunks(parts, size) });
     return next();
   };
 

@@ -11,6 +11,7 @@ import { WebhookEventsFilter } from "../../shared/schemas/jobs.ts";
 import type { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { MaskShapes } from "../../shared/schemas/shapes.ts";
 import { UploadId } from "../../shared/schemas/uploads.ts";
+import { concatChunks } from "../bytes.ts";
 import { EDGE_FORMATS, type EdgeFormat, type ImageHeader, inspectAndDecode, MIME } from "../codecs.ts";
 import { type Bindings, uploadLimits } from "../env.ts";
 import { invalidOptions, readInpaintForm } from "../form.ts";
@@ -89,13 +90,7 @@ async function fetchInput(env: Bindings, url: string, what: "image" | "mask"): P
     }
     parts.push(value);
   }
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatChunks(parts, size);
 }
 
 /** `owner`'s upload `id`, referenced by its key (not copied); 404 when it is not theirs. */
