@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// Node-side suites: shared contracts and image math, the GPU-function code, end-to-end tests.
+// Node-side suites: shared contracts and image math, the GPU-function code, end-to-end tests,
+// the test tooling itself (test/scripts: the closing line, the suite's own conventions).
 // The Worker's suites run inside workerd with test/workers/vitest.config.ts.
 export default defineConfig({
   test: {
@@ -10,6 +11,7 @@ export default defineConfig({
       "test/e2e/**/*.test.ts",
       "test/sdk/**/*.test.ts",
       "test/browser/**/*.test.ts",
+      "test/scripts/**/*.test.ts",
     ],
     environment: "node",
     testTimeout: 120_000,
