@@ -27,7 +27,7 @@ export const PROBLEMS = {
   "undecodable-image": { status: 422, title: "Image could not be decoded" },
   "mask-mismatch": { status: 422, title: "Mask does not match the image" },
   "mask-too-large": { status: 422, title: "Mask covers too much of the image" },
-  "mask-too-complex": { status: 422, title: "Mask shapes are too complex to draw" },
+  "mask-too-complex": { status: 422, title: "Mask is too complex to read" },
   "model-not-found": { status: 422, title: "Unknown model" },
   "idempotency-mismatch": { status: 422, title: "Idempotency-Key reused with a different request" },
   "unsafe-url": { status: 422, title: "URL refused" },

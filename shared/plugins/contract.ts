@@ -87,11 +87,44 @@ export interface LoadedMask {
   build(size: { width: number; height: number }): Mask;
 }
 
+/**
+ * What reading one mask input will cost, counted from the document alone (its header, its
+ * objects, runs, points), before any of it is decoded or drawn.
+ */
+export interface MaskWork {
+  /**
+   * Units of about one pixel write: everything `load` and `build` will touch that grows with the
+   * document (pixels decoded or written, objects x area, runs and rows at their weight). The
+   * passes every mask costs anyway (invert, resize, hole count) are not counted.
+   */
+  work: number;
+  /** What was counted (objects, runs, pixels, ...): the refusal's problem carries them. */
+  counts: Readonly<Record<string, number>>;
+}
+
+/** Image passes of work a mask may cost: the bound is this many passes over the largest image the host accepts. */
+export const MASK_WORK_PASSES = 4;
+
+/**
+ * The most work one mask may cost on this host, whatever its source: MASK_WORK_PASSES passes over
+ * the largest image the upload limits accept (8 MP by default: 32 M units, tens of milliseconds).
+ */
+export const maxMaskWork = (limits: MaskContext["limits"]): number => Math.round(MASK_WORK_PASSES * limits.maxMegapixels * 1e6);
+
 export interface MaskSourceHooks {
   /** What it reads, for errors and docs (e.g. "PNG (image/png)"). */
   readonly accepts: string;
   /** Whether this input is for this source (magic bytes, a JSON member); the first source that says yes reads it. */
   detect(input: MaskInput): boolean;
+  /**
+   * The work `load` and `build` will do for this input, estimated in O(document) without
+   * decoding or drawing (a header, a count over objects and runs); an input it cannot read may
+   * throw its 4xx problem here. Required: the host calls it before `check` and `load` and refuses
+   * an input over `maxMaskWork` with 422 mask-too-complex (shared/plugins/registry.ts,
+   * `boundedMaskSource`), so no source can skip the bound, and the contract suite
+   * (test/shared/plugins/mask-sources.test.ts) runs every source's worst case.
+   */
+  work(input: MaskInput, ctx: MaskContext): MaskWork;
   /** Cheap checks against the image (no decode): job creation runs them, so a bad mask is a 4xx at once. */
   check(input: MaskInput, ctx: MaskContext): void | Promise<void>;
   load(input: MaskInput, ctx: MaskContext): Promise<LoadedMask>;

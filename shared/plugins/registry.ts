@@ -13,7 +13,11 @@ import {
   type EncoderHooks,
   type HooksByKind,
   type Host,
+  type MaskContext,
+  type MaskInput,
   type MaskSourceHooks,
+  type MaskWork,
+  maxMaskWork,
   PLUGIN_KINDS,
   type PluginKind,
   type PostProcessorHooks,
@@ -127,7 +131,7 @@ export class PluginSet {
       }
       return out;
     };
-    const masks = await setUp("mask-source");
+    const masks = (await setUp("mask-source")).map((m) => ({ ...m, hooks: boundedMaskSource(m.plugin.name, m.hooks) }));
     const post = await setUp("post-processor");
     const encoders = new Map((await setUp("encoder")).map((e) => [e.plugin.format as string, e]));
     const hooks = new Map((await setUp("webhook-source")).map((w) => [w.plugin.name, w]));
@@ -180,6 +184,56 @@ export class PluginSet {
       ...(p.format ? { format: p.format } : {}),
     }));
   }
+}
+
+/**
+ * 422 mask-too-complex when `work` (what a mask source counted for an input) is over the host's
+ * bound, naming the source and what it counted.
+ */
+export function checkMaskWork(source: string, w: MaskWork, ctx: Pick<MaskContext, "limits">): MaskWork {
+  const max = maxMaskWork(ctx.limits);
+  if (!(Number.isFinite(w.work) && w.work >= 0))
+    throw new Problem("internal", `mask source ${source} counted no work for its input`, { source });
+  if (w.work > max) {
+    const counted = Object.entries(w.counts)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(", ");
+    throw new Problem(
+      "mask-too-complex",
+      `mask would take ${w.work} units of work to read (${counted || source}); the limit is ${max}: ` +
+        "send fewer, smaller or less overlapping objects, or one mask PNG",
+      { field: "mask", source, work: w.work, max_work: max, ...w.counts },
+    );
+  }
+  return w;
+}
+
+/**
+ * A mask source's hooks with the work bound in front of `check` and `load`: its `work` estimate
+ * is taken and refused over the bound before either runs. Every PluginSet wraps its mask sources
+ * with it, so a mask source cannot forget the bound; one without `work` is a config error.
+ */
+export function boundedMaskSource(name: string, hooks: MaskSourceHooks): MaskSourceHooks {
+  if (typeof hooks?.work !== "function")
+    throw new Problem("plugin-config", `plugin ${name} (mask-source): work: a mask source must estimate its work`, {
+      plugin: name,
+      kind: "mask-source",
+      field: "work",
+    });
+  const bound = (input: MaskInput, ctx: MaskContext) => checkMaskWork(name, hooks.work(input, ctx), ctx);
+  return {
+    accepts: hooks.accepts,
+    detect: (input) => hooks.detect(input),
+    work: bound,
+    check(input, ctx) {
+      bound(input, ctx);
+      return hooks.check(input, ctx);
+    },
+    async load(input, ctx) {
+      bound(input, ctx);
+      return hooks.load(input, ctx);
+    },
+  };
 }
 
 /** An inference backend by name, its config validated (a chain builds its members the same way). */

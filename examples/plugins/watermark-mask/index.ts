@@ -71,6 +71,11 @@ export const watermarkMask = () =>
         }
         return !!doc && typeof doc === "object" && "watermark" in doc;
       },
+      // One raster at the image's size (the box is inside it): a pass over the image, whatever the document.
+      work(input, ctx) {
+        parse(input);
+        return { work: ctx.image.width * ctx.image.height, counts: { pixels: ctx.image.width * ctx.image.height } };
+      },
       check(input) {
         parse(input);
       },

@@ -22,6 +22,13 @@ export const pngMask = () =>
     setup: () => ({
       accepts: "a PNG (image/png)",
       detect: (input) => isPng(input.bytes),
+      // Decoding writes every pixel of the header's size; fitting it to another size, the image's.
+      work: (input, ctx) => {
+        const h = header(input, ctx);
+        const pixels = h.width * h.height;
+        const resized = h.width !== ctx.image.width || h.height !== ctx.image.height ? ctx.image.width * ctx.image.height : 0;
+        return { work: pixels + resized, counts: { pixels, resized } };
+      },
       check: (input, ctx) => {
         header(input, ctx);
       },

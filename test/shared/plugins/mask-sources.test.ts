@@ -7,10 +7,11 @@ import { describe, expect, it } from "vitest";
 import { encodeImage } from "../../../gpu-jobs/codecs.ts";
 import type { Mask } from "../../../shared/imaging/types.ts";
 import { newImage, newMask } from "../../../shared/imaging/types.ts";
-import type { MaskContext, MaskInput } from "../../../shared/plugins/contract.ts";
-import { decodeCounts, encodeCounts, rasterizeRle } from "../../../shared/plugins/mask/coco-rle.ts";
-import { isProblem } from "../../../shared/problems.ts";
-import { fixtureFor, host, options, pluginsOf, setUp } from "./setup.ts";
+import { type MaskContext, type MaskInput, type MaskSourceHooks, maxMaskWork } from "../../../shared/plugins/contract.ts";
+import { decodeCounts, drawRuns, encodeCounts, RUN_COST, rasterizeRle, rleWork } from "../../../shared/plugins/mask/coco-rle.ts";
+import { boundedMaskSource, PluginSet } from "../../../shared/plugins/registry.ts";
+import { isProblem, type Problem } from "../../../shared/problems.ts";
+import { config, fixtureFor, host, options, pluginsOf, setUp } from "./setup.ts";
 
 const W = 40;
 const H = 30;
@@ -54,7 +55,17 @@ interface Fixture {
   broken: () => Promise<MaskInput>;
   /** A mask of another size (none for sources sized by the image). */
   otherSize?: () => Promise<MaskInput>;
+  /** The costliest document this source accepts under the work bound of BOUND (image BW x BH). */
+  worst: () => Promise<MaskInput>;
+  /** A document over the bound (a 4xx problem before any of it is read), or why none can exist. */
+  over: (() => Promise<MaskInput>) | { none: string };
 }
+
+/** The work bound's test host: a 500x500 image, limits of 0.25 MP, so the bound is 1 M units. */
+const BW = 500;
+const BH = 500;
+const full = (w: number, h: number) => ({ size: [h, w], counts: [0, w * h] });
+const fullRect = { type: "rect", x: 0, y: 0, width: BW, height: BH };
 
 const hole = rect(W, H, 5, 4, 10, 8);
 const small = rect(20, 15, 2, 2, 5, 4);
@@ -64,22 +75,33 @@ const FIXTURES: Record<string, Fixture> = {
     expected: hole,
     broken: async () => ({ bytes: (await png(hole)).subarray(0, 40) }),
     otherSize: async () => ({ bytes: await png(small) }),
+    // Decoding is the mask's pixels: the largest the limits allow, scaled to the image.
+    worst: async () => ({ bytes: await png(rect(BW, BH - 1, 0, 0, BW, BH - 1)) }),
+    over: async () => ({ bytes: await png(rect(BW + 100, BH + 100, 0, 0, 10, 10)) }),
   },
   shapes: {
     input: async () => ({ json: { shapes: [{ type: "rect", x: 5, y: 4, width: 10, height: 8 }] } }),
     expected: hole,
     broken: async () => ({ bytes: enc({ shapes: [{ type: "rect", x: 1 }] }) }),
+    // A full-image rectangle is 250,000 pixel writes and 500 rows (x 32): three fit in 1 M, four do not.
+    worst: async () => ({ json: { shapes: [fullRect, fullRect, fullRect] } }),
+    over: async () => ({ json: { shapes: [fullRect, fullRect, fullRect, fullRect] } }),
   },
   "coco-rle": {
     input: async () => ({ bytes: enc({ size: [H, W], counts: encodeCounts(runs(hole)) }) }),
     expected: hole,
     broken: async () => ({ bytes: enc({ size: [H, W], counts: [5, 3] }) }),
     otherSize: async () => ({ bytes: enc({ size: [15, 20], counts: runs(small) }) }),
+    // Every hole pixel of every object is written: three full-image objects fit in 1 M, four do not.
+    worst: async () => ({ bytes: enc([full(BW, BH), full(BW, BH), full(BW, BH)]) }),
+    over: async () => ({ bytes: enc([full(BW, BH), full(BW, BH), full(BW, BH), full(BW, BH)]) }),
   },
   "watermark-corner": {
     input: async () => ({ bytes: enc({ watermark: { corner: "bottom-right", width: 0.25, height: 0.3 } }) }),
     expected: rect(W, H, 30, 21, 10, 9),
     broken: async () => ({ bytes: enc({ watermark: { corner: "middle", width: 2 } }) }),
+    worst: async () => ({ bytes: enc({ watermark: { corner: "top-left", width: 1, height: 1 } }) }),
+    over: { none: "one raster at the image's size whatever the document: one pass, under any bound" },
   },
 };
 
@@ -159,6 +181,141 @@ describe.each(sources.map((p) => [p.name, p] as const))("mask source %s: contrac
   });
 });
 
+/** The bound's context; `decoded` counts the pixels the host's codecs decode for the source. */
+function boundCtx(over: Record<string, unknown> = {}) {
+  const counter = { decoded: 0 };
+  const c: MaskContext = {
+    image: { width: BW, height: BH },
+    options: options({ mask_resize: true, ...over }),
+    codecs: {
+      ...host.codecs,
+      decode: (bytes, header, what) => {
+        counter.decoded += header.width * header.height;
+        return host.codecs.decode(bytes, header, what);
+      },
+    },
+    limits: { maxSide: 1000, maxMegapixels: 0.25 },
+  };
+  return { ctx: c, counter };
+}
+
+/** The source's hooks, counting the calls of check and load that get past the bound. */
+function spied(hooks: MaskSourceHooks) {
+  const calls = { check: 0, load: 0 };
+  const inner: MaskSourceHooks = {
+    accepts: hooks.accepts,
+    detect: (i) => hooks.detect(i),
+    work: (i, c) => hooks.work(i, c),
+    check: (i, c) => {
+      calls.check++;
+      return hooks.check(i, c);
+    },
+    load: (i, c) => {
+      calls.load++;
+      return hooks.load(i, c);
+    },
+  };
+  return { calls, inner };
+}
+
+describe.each(sources.map((p) => [p.name, p] as const))("mask source %s: the work bound", (name, plugin) => {
+  const f = fixtureFor(FIXTURES, name);
+  const max = maxMaskWork({ maxSide: 1000, maxMegapixels: 0.25 });
+
+  it("counts its work without reading: the same estimate for the same input, whatever the order", async () => {
+    const hooks = await setUp(plugin);
+    expect(typeof hooks.work).toBe("function");
+    const { ctx: c } = boundCtx();
+    const input = await f.input();
+    const a = hooks.work(input, c);
+    const b = hooks.work(await f.input(), c);
+    expect(a.work).toBeGreaterThan(0);
+    expect(a).toEqual(b);
+  });
+
+  it("its worst case under the bound loads, within its counted work", async () => {
+    expect(max).toBe(1_000_000);
+    const { calls, inner } = spied(await setUp(plugin));
+    const bounded = boundedMaskSource(name, inner);
+    const { ctx: c, counter } = boundCtx();
+    const input = await f.worst();
+    expect(bounded.detect(input)).toBe(true);
+    const w = bounded.work(input, c);
+    expect(w.work).toBeLessThanOrEqual(max);
+    await bounded.check(input, c);
+    const m = (await bounded.load(input, c)).build({ width: BW, height: BH });
+    expect([m.width, m.height, calls.check, calls.load]).toEqual([BW, BH, 1, 1]);
+    // What the host decoded for it is inside what it counted.
+    expect(counter.decoded).toBeLessThanOrEqual(w.work);
+  });
+
+  it("over the bound: a 4xx problem before check or load runs", async (t) => {
+    if (typeof f.over !== "function") {
+      expect((f.over as { none: string }).none.length).toBeGreaterThan(0);
+      return t.skip();
+    }
+    const { calls, inner } = spied(await setUp(plugin));
+    const bounded = boundedMaskSource(name, inner);
+    const { ctx: c, counter } = boundCtx();
+    const input = await f.over();
+    expect(bounded.detect(input)).toBe(true);
+    const steps: (() => unknown)[] = [() => bounded.check(input, c), () => bounded.load(input, c)];
+    for (const step of steps) {
+      const err = (await Promise.resolve()
+        .then(step)
+        .then(
+          () => null,
+          (e: unknown) => e,
+        )) as Problem | null;
+      expect(isProblem(err), String(err)).toBe(true);
+      expect([413, 422]).toContain(err?.status);
+    }
+    expect([calls.check, calls.load, counter.decoded]).toEqual([0, 0, 0]);
+  });
+});
+
+describe("the host's work bound", () => {
+  const limits = { maxSide: 12000, maxMegapixels: 8 };
+
+  it("is four passes over the largest image the limits accept", () => {
+    expect(maxMaskWork(limits)).toBe(32_000_000);
+  });
+
+  it("every PluginSet puts it in front of its mask sources", async () => {
+    const set = await PluginSet.load(config, { GPU_URL: "http://127.0.0.1:9" }, host);
+    const rle = set.maskSourceFor({ json: [full(BW, BH), full(BW, BH), full(BW, BH), full(BW, BH)] });
+    expect(rle.plugin.name).toBe("coco-rle");
+    const { ctx: c } = boundCtx();
+    await expect(rle.hooks.load({ json: [full(BW, BH), full(BW, BH), full(BW, BH), full(BW, BH)] }, c)).rejects.toMatchObject({
+      kind: "mask-too-complex",
+      status: 422,
+    });
+  });
+
+  it("a mask source without a work estimate is a plugin-config error", () => {
+    const { work: _, ...noWork } = {
+      accepts: "x",
+      detect: () => false,
+      work: () => ({ work: 0, counts: {} }),
+      check() {},
+      load: async () => ({ identity: "", empty: true, build: () => newMask(1, 1) }),
+    };
+    expect(() => boundedMaskSource("nowork", noWork as unknown as MaskSourceHooks)).toThrow(/must estimate its work/);
+  });
+
+  it("an estimate that is not a count is refused, not trusted", async () => {
+    const hooks: MaskSourceHooks = {
+      accepts: "x",
+      detect: () => true,
+      work: () => ({ work: Number.NaN, counts: {} }),
+      check() {},
+      load: async () => ({ identity: "", empty: true, build: () => newMask(1, 1) }),
+    };
+    const { ctx: c } = boundCtx();
+    await expect(boundedMaskSource("nan", hooks).load({ json: {} }, c)).rejects.toMatchObject({ status: 500 });
+  });
+});
+
 describe("the config's mask sources", () => {
   it("include PNG, shapes, COCO RLE and at least one more", () => {
     expect(sources.map((s) => s.name)).toEqual(expect.arrayContaining(["png", "shapes", "coco-rle"]));
@@ -205,6 +362,50 @@ describe("COCO RLE", () => {
     expect(hooks.detect(input)).toBe(true);
     const m = (await hooks.load(input, ctx())).build({ width: W, height: H });
     expect(Array.from(m.data)).toEqual(Array.from(a.data, (v, i) => v | b.data[i]));
+  });
+
+  it("issue #20: 1,000 full-size objects are refused by their counted work before one is drawn", async () => {
+    // The probe's request: a 2000x2000 image, 1,000 RLEs of 2000x2000. All hole: 4 G pixel writes.
+    const raw = await setUp(sources.filter((s) => s.name === "coco-rle")[0]);
+    const hooks = boundedMaskSource("coco-rle", raw);
+    const c: MaskContext = { ...ctx(), image: { width: 2000, height: 2000 } };
+    const doc = { bytes: enc(Array.from({ length: 1000 }, () => full(2000, 2000))) };
+    expect(raw.work(doc, c)).toEqual({ work: 4e9 + 2000 * RUN_COST, counts: { objects: 1000, runs: 2000, pixels: 4e9 } });
+    await expect(hooks.load(doc, c)).rejects.toMatchObject({
+      kind: "mask-too-complex",
+      status: 422,
+      extensions: { work: 4e9 + 2000 * RUN_COST, max_work: 32e6, objects: 1000 },
+    });
+    await expect(Promise.resolve().then(() => hooks.check(doc, c))).rejects.toMatchObject({ kind: "mask-too-complex" });
+  });
+
+  it("issue #20: the probe's 1,000 background-only objects cost their runs, not 1,000 rasters", async () => {
+    // `counts: [4000000]`: no hole at all. Drawn into one raster, nothing is written.
+    const hooks = boundedMaskSource("coco-rle", await setUp(sources.filter((s) => s.name === "coco-rle")[0]));
+    const c: MaskContext = { ...ctx(), image: { width: 2000, height: 2000 } };
+    const doc = { bytes: enc(Array.from({ length: 1000 }, () => ({ size: [2000, 2000], counts: [4_000_000] }))) };
+    expect(hooks.work(doc, c).work).toBe(1000 * RUN_COST);
+    const loaded = await hooks.load(doc, c);
+    expect(loaded.empty).toBe(true);
+  });
+
+  it("draws what it counts: the pixels written are the counted hole pixels", () => {
+    const a = runs(rect(W, H, 3, 2, 9, 7));
+    const b = runs(rect(W, H, 6, 5, 20, 10));
+    const m = newMask(W, H);
+    const written = drawRuns(m, a) + drawRuns(m, b);
+    expect(written).toBe(rleWork([a, b]).pixels);
+    expect(written).toBe(9 * 7 + 20 * 10);
+    expect(Array.from(m.data)).toEqual(Array.from(rect(W, H, 3, 2, 9, 7).data, (v, i) => v | rect(W, H, 6, 5, 20, 10).data[i]));
+  });
+
+  it("counts runs from the raw document first: a flood of runs is refused before it is validated", async () => {
+    const hooks = await setUp(sources.filter((s) => s.name === "coco-rle")[0]);
+    const c = ctx();
+    // 2,000,001 runs x 16 > 32 M: over before zod reads a number.
+    const counts = new Array(2_000_001).fill(0);
+    const w = hooks.work({ json: { size: [H, W], counts } }, c);
+    expect(w).toEqual({ work: 2_000_001 * RUN_COST, counts: { runs: 2_000_001 } });
   });
 
   it("refuses an RLE larger than the upload limits before drawing it", async () => {
