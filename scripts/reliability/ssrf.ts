@@ -102,6 +102,15 @@ export function hostEncodings(): string[] {
     "[ff02::1]",
     "[100::1]",
     "[2001:db8::1]",
+    // Issue #20: what the third probe found passing the hand-made list.
+    "[2001:2::1]",
+    "[3fff::1]",
+    "[2001:20::1]",
+    "[5f00::1]",
+    "192.88.99.1",
+    "[::ffff:0:a9fe:a9fe]",
+    "[100:0:0:1::1]",
+    "[2001:1::1]",
   ];
 }
 

@@ -123,6 +123,9 @@ export async function jobRequestFromJson(env: Bindings, owner: string, raw: unkn
   if ((mask_url === undefined) === (mask_shapes === undefined))
     throw new Problem("bad-request", 'send exactly one of "mask_url" and "mask_shapes"', { fields: ["mask_url", "mask_shapes"] });
   const hook = checkedWebhook(env, webhook);
+  // Every URL through the guard's static checks before any of them is fetched.
+  const { allowLocal } = jobSettings(env);
+  for (const u of [image_url, mask_url]) if (u !== undefined) assertSafeUrl(u, { allowLocal });
   let image: JobRequest["image"];
   if (image_id !== undefined) {
     const id = UploadId.safeParse(image_id);

@@ -1,6 +1,7 @@
 /**
  * SSRF guard for every URL the edge fetches on a user's behalf (webhook receivers, input image
- * URLs): https only, no credentials, no private/loopback/link-local/metadata address or name.
+ * URLs): https only, no credentials, no address but public unicast (ipaddr.js's classifier of the
+ * IANA special-purpose registries, not a hand-made list), no local or metadata name.
  * `allowLocal` (local stack and tests) also admits http, but only to loopback.
  *
  * Workers have no DNS API. With SSRF_DOH_URL set, names are resolved over DNS-over-HTTPS and
@@ -8,100 +9,76 @@
  * egress cannot reach private networks anyway. Either way the fetch resolves again on its own,
  * so the lookup narrows DNS rebinding but cannot close it; the egress is the real boundary.
  */
+import ipaddr from "ipaddr.js";
 import { Problem } from "../../shared/problems.ts";
 
 const refuse = (detail: string, host: string | null) => new Problem("unsafe-url", detail, { url_host: host });
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-function parseIpv4(ip: string): number[] | undefined {
-  const m = IPV4.exec(ip);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  return parts.every((p) => p <= 255) ? parts : undefined;
+/**
+ * An IP address as text (IPv4 dotted decimal, IPv6 with or without brackets and zone id), or
+ * undefined when it is not one. Strict on IPv4: the WHATWG parser has already turned `0x7f.1`
+ * and `2130706433` into dotted decimal, and DoH answers are canonical.
+ */
+function parseAddress(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  const s = ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
+  if (s.includes(":") && ipaddr.IPv6.isValid(s)) return ipaddr.IPv6.parse(s);
+  return undefined;
 }
 
-/** Eight 16-bit groups, or undefined when `ip` is not IPv6 text (brackets allowed). */
-function parseIpv6(ip: string): number[] | undefined {
-  let s = ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
-  s = s.split("%")[0]; // zone id
-  if (!s.includes(":")) return undefined;
-  // A trailing dotted IPv4 (::ffff:1.2.3.4) becomes two groups.
-  const v4 = /(?:^|:)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.exec(s);
-  if (v4) {
-    const b = parseIpv4(v4[1]);
-    if (!b) return undefined;
-    s = `${s.slice(0, s.length - v4[1].length)}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return undefined;
-  const groups = (h: string) => (h === "" ? [] : h.split(":"));
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
-  const all = [...head, ...Array(fill).fill("0"), ...tail];
-  if (!all.every((g) => /^[0-9a-f]{1,4}$/i.test(g))) return undefined;
-  return all.map((g) => Number.parseInt(g, 16));
-}
+/** 64:ff9b::/96 (RFC 6052's well-known NAT64 prefix): the IPv4 address in its last 32 bits. */
+const NAT64 = ipaddr.IPv6.parse("64:ff9b::");
+/** ::ffff:0:0:0/96 (RFC 6145's IPv4-translated form; ipaddr.js calls it rfc6145). */
+const TRANSLATED = ipaddr.IPv6.parse("::ffff:0:0:0");
+/** 2000::/3: the only IPv6 space IANA allocates as global unicast; the rest is reserved or special. */
+const GLOBAL_UNICAST = ipaddr.IPv6.parse("2000::");
 
-const inV4 = (b: number[], net: [number, number, number, number], bits: number) => {
-  const addr = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
-  const base = ((net[0] << 24) | (net[1] << 16) | (net[2] << 8) | net[3]) >>> 0;
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return (addr & mask) >>> 0 === (base & mask) >>> 0;
+const embeddedV4 = (a: ipaddr.IPv6) => {
+  const p = a.parts;
+  return new ipaddr.IPv4([p[6] >> 8, p[6] & 0xff, p[7] >> 8, p[7] & 0xff]);
 };
 
-const PRIVATE_V4: [[number, number, number, number], number][] = [
-  [[0, 0, 0, 0], 8], // "this network"
-  [[10, 0, 0, 0], 8],
-  [[100, 64, 0, 0], 10], // carrier-grade NAT
-  [[127, 0, 0, 0], 8],
-  [[169, 254, 0, 0], 16], // link-local, cloud metadata (169.254.169.254)
-  [[172, 16, 0, 0], 12],
-  [[192, 0, 0, 0], 24], // IETF protocol assignments
-  [[192, 168, 0, 0], 16],
-  [[198, 18, 0, 0], 15], // benchmarking
-  [[224, 0, 0, 0], 4], // multicast
-  [[240, 0, 0, 0], 4], // reserved, broadcast
-];
-
-const v4Private = (b: number[]) => PRIVATE_V4.some(([net, bits]) => inV4(b, net, bits));
-const v4FromGroups = (hi: number, lo: number) => [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff];
-
-function v6Private(g: number[]): boolean {
-  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
-  // ::/96 (unspecified, ::1, deprecated IPv4-compatible), ::ffff:0:0/96 (IPv4-mapped) and the
-  // NAT64 prefixes 64:ff9b::/96 and 64:ff9b:1::/48 reach the embedded IPv4 address.
-  if (zero(0, 6) || (zero(0, 5) && g[5] === 0xffff)) return v4Private(v4FromGroups(g[6], g[7]));
-  if (g[0] === 0x64 && g[1] === 0xff9b && (zero(2, 6) || g[2] === 1)) return v4Private(v4FromGroups(g[6], g[7]));
-  if (g[0] === 0x2002) return v4Private(v4FromGroups(g[1], g[2])); // 6to4 embeds one too
-  if ((g[0] & 0xfe00) === 0xfc00) return true; // fc00::/7 unique local
-  if ((g[0] & 0xff80) === 0xfe80) return true; // fe80::/10 link-local, fec0::/10 site-local
-  if ((g[0] & 0xff00) === 0xff00) return true; // multicast
-  return false;
+/**
+ * The address to classify: an IPv6 address that carries an IPv4 one a packet would reach
+ * (IPv4-mapped ::ffff:0:0/96, IPv4-translated ::ffff:0:0:0/96, NAT64 64:ff9b::/96) is that IPv4
+ * address. Other embedding forms (6to4, Teredo, the local NAT64 prefix 64:ff9b:1::/48,
+ * IPv4-compatible ::/96) are special-purpose ranges of their own and stay IPv6, to be refused.
+ */
+function normalised(a: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
+  if (a.kind() === "ipv4") return a;
+  const v6 = a as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress() || v6.match(TRANSLATED, 96) || v6.match(NAT64, 96)) return embeddedV4(v6);
+  return v6;
 }
 
 /**
- * Whether an IP address (IPv4 dotted, IPv6 with or without brackets) must not be fetched.
- * Text that is not an IP address counts as private: callers feed DNS answers here, and an
- * answer we cannot read is one we cannot vouch for.
+ * Why `ip` must not be fetched, or undefined for a public unicast address. The classifier is
+ * ipaddr.js's range(), which follows the IANA IPv4 and IPv6 special-purpose registries: only
+ * `unicast` passes, after normalising embedded IPv4 (above); IPv6 must also be inside 2000::/3.
+ * Text that is not an IP address is refused too: callers feed DNS answers here, and an answer
+ * we cannot read is one we cannot vouch for.
  */
-export function isPrivateAddress(ip: string): boolean {
-  const v4 = parseIpv4(ip);
-  if (v4) return v4Private(v4);
-  const v6 = parseIpv6(ip);
-  return v6 ? v6Private(v6) : true;
+export function addressRefusal(ip: string): string | undefined {
+  const parsed = parseAddress(ip);
+  if (!parsed) return "not an IP address";
+  const a = normalised(parsed);
+  const range = a.range();
+  const via = a === parsed ? "" : ` (embedded in ${parsed.toString()})`;
+  if (range !== "unicast") return `${a.toString()}${via} is in a private or special-purpose range (${range})`;
+  if (a.kind() === "ipv6" && !(a as ipaddr.IPv6).match(GLOBAL_UNICAST, 3))
+    return `${a.toString()} is outside 2000::/3, the global unicast space (reserved)`;
+  return undefined;
 }
 
+/** Whether an IP address (IPv4 dotted, IPv6 with or without brackets) must not be fetched. */
+export const isPrivateAddress = (ip: string): boolean => addressRefusal(ip) !== undefined;
+
+/** 127.0.0.0/8 or ::1 as written: `allowLocal` opens no embedded form. */
 function isLoopbackAddress(ip: string): boolean {
-  const v4 = parseIpv4(ip);
-  if (v4) return v4[0] === 127;
-  const v6 = parseIpv6(ip);
-  return !!v6 && v6.slice(0, 7).every((x) => x === 0) && v6[7] === 1;
+  return parseAddress(ip)?.range() === "loopback";
 }
 
-const isIpLiteral = (host: string) => parseIpv4(host) !== undefined || host.startsWith("[");
+const isIpLiteral = (host: string) => ipaddr.IPv4.isValidFourPartDecimal(host) || host.startsWith("[");
 /** The name without the root dot: `localhost.` is `localhost`. */
 const bareName = (host: string) => host.toLowerCase().replace(/\.$/, "");
 const isLocalhostName = (name: string) => name === "localhost" || name.endsWith(".localhost");
@@ -140,7 +117,8 @@ export function assertSafeUrl(raw: string, opts: { allowLocal: boolean }): URL {
   if (!host) throw refuse("URL has no host", host);
   if (local) return url;
   if (isIpLiteral(host)) {
-    if (isPrivateAddress(host)) throw refuse(`${host} is a private, loopback, link-local or reserved address`, host);
+    const why = addressRefusal(host);
+    if (why) throw refuse(`${host} is not a public unicast address (private, reserved or special-purpose): ${why}`, host);
     return url;
   }
   const why = privateName(bareName(host));
@@ -188,8 +166,10 @@ export async function assertSafeResolved(url: URL, env: { SSRF_DOH_URL?: string 
   if (failed) throw refuse(`${name} does not resolve (DNS status ${failed.status})`, host);
   const addresses = results.flatMap((r) => r.answers).filter((a) => a.type === DNS_A || a.type === DNS_AAAA);
   if (addresses.length === 0) throw refuse(`${name} has no A or AAAA record`, host);
-  const bad = addresses.find((a) => typeof a.data !== "string" || isPrivateAddress(a.data));
-  if (bad) throw refuse(`${name} resolves to ${bad.data}, a private, loopback or reserved address`, host);
+  for (const a of addresses) {
+    const why = typeof a.data === "string" ? addressRefusal(a.data) : "not an IP address";
+    if (why) throw refuse(`${name} resolves to ${a.data}, not a public unicast address: ${why}`, host);
+  }
 }
 
 /**
