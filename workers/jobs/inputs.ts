@@ -79,16 +79,35 @@ async function fetchInput(env: Bindings, url: string, what: "image" | "mask"): P
   }
   const parts: Uint8Array[] = [];
   let size = 0;
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      await reader.cancel();
-      throw tooLarge();
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      parts.push(value);
     }
-    parts.push(value);
+  } catch (e) {
+    if (e instanceof Problem) throw e;
+    // The body broke while it was read: cut short, a connection dropped, bad chunking, the timeout.
+    const name = (e as Error)?.name;
+    const message = String((e as Error)?.message ?? e);
+    const why =
+      name === "TimeoutError" || name === "AbortError"
+        ? `no complete body within ${URL_FETCH_TIMEOUT_MS} ms`
+        : // workerd words a response it cannot parse (bad chunking) as an opaque "internal error".
+          message.startsWith("internal error")
+          ? "the response's framing could not be read"
+          : message;
+    throw new Problem("fetch-failed", `${what}_url: the body broke after ${size} bytes: ${why}`, {
+      field: `${what}_url`,
+      received_bytes: size,
+    });
   }
   return concatChunks(parts, size);
 }

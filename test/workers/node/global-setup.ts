@@ -1,6 +1,10 @@
-/** Vitest globalSetup (Node): the GPU stand-in server, the webhook receiver and a port nothing listens on. */
+/**
+ * Vitest globalSetup (Node): the GPU stand-in server, the webhook receiver, input servers whose
+ * bodies break mid-read and a port nothing listens on.
+ */
 import { createServer } from "node:net";
 import type { TestProject } from "vitest/node";
+import { startBrokenInputs } from "./broken-inputs.ts";
 import { startStandIn } from "./gpu-stand-in.ts";
 import { startReceiver } from "./receiver.ts";
 
@@ -9,6 +13,8 @@ declare module "vitest" {
     gpuUrl: string;
     deadGpuUrl: string;
     receiverUrl: string;
+    /** test/workers/node/broken-inputs.ts: bodies that break while they are read. */
+    brokenInputsUrl: string;
     /** Property runs and seed for test/workers/fuzz.test.ts (FUZZ_RUNS, FUZZ_SEED; `npm run reliability` raises them). */
     fuzz: { runs: number; seed: number };
   }
@@ -28,8 +34,10 @@ export default async function setup(project: TestProject) {
   project.provide("deadGpuUrl", `http://127.0.0.1:${await closedPort()}`);
   const receiver = await startReceiver();
   project.provide("receiverUrl", receiver.url);
+  const broken = await startBrokenInputs();
+  project.provide("brokenInputsUrl", broken.url);
   project.provide("fuzz", { runs: Number(process.env.FUZZ_RUNS) || 200, seed: Number(process.env.FUZZ_SEED) || 20261210 });
   return async () => {
-    await Promise.all([standIn.close(), receiver.close()]);
+    await Promise.all([standIn.close(), receiver.close(), broken.close()]);
   };
 }
