@@ -146,6 +146,12 @@ export async function benchCommand(argv: string[]): Promise<number> {
     pt.torch = r.torch;
     Object.assign(pt.skipped, r.skipped);
     for (const [m, cells] of Object.entries(r.ms)) pt.ms[m] = { ...pt.ms[m], ...cells };
+    // Progress as it comes (a 1024 px PyTorch run can take minutes on two cores).
+    const done = [
+      ...ortRows.filter(([, x]) => x).map(([row]) => `${row.path} ${row.ms[size]}`),
+      ...Object.entries(r.ms).map(([m, cells]) => `PyTorch ${m} ${Math.round(cells[`${size}x1`])}`),
+    ];
+    console.error(`${size}x${size} (ms): ${done.join(", ")}`);
   }
   if (same) ortRows[1][0].ms = ortRows[0][0].ms;
   for (const [, session] of ortRows) await session?.release();

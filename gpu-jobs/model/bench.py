@@ -17,6 +17,7 @@ bf16_cl_compile (the same through torch.compile, where this torch has it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -148,6 +149,31 @@ def time_torch(g: torch.nn.Module, mode: str, device: str, s: int, n: int, runs:
     return round(statistics.median(times), 2)
 
 
+class BudgetSpent(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def cell_deadline(deadline: float):
+    """Interrupts one timed cell (a compile, a TensorRT engine build) when the budget runs out:
+    the Python side of torch.compile checks for signals often enough."""
+    left = deadline - time.monotonic()
+    if left == float("inf") or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(*_):
+        raise BudgetSpent
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, max(left, 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 @torch.no_grad()
 def torch_paths(ckpt: str, sizes: list[int], batches: list[int], runs: int, modes: list[str], device: str,
                 deadline: float = float("inf"), rehearse: bool = False) -> dict:
@@ -168,7 +194,10 @@ def torch_paths(ckpt: str, sizes: list[int], batches: list[int], runs: int, mode
                     out["skipped"][mode] = "time budget spent"
                     break
                 try:
-                    cells[f"{s}x{n}"] = time_torch(g, mode, device, s, n, runs, amp=native_bf16(device))
+                    with cell_deadline(deadline):
+                        cells[f"{s}x{n}"] = time_torch(g, mode, device, s, n, runs, amp=native_bf16(device))
+                except BudgetSpent:
+                    out["skipped"][mode] = f"time budget spent during {s}x{s} batch {n} (a torch.compile can take minutes)"
                 except Exception as e:  # torch.compile without a working compiler, out of memory, ...
                     out["skipped"][mode] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160]}"
     return out
@@ -245,14 +274,18 @@ def time_ort(model: str, provider: str, sizes: list[int], batches: list[int], ru
             b.bind_ortvalue_input("image", ort.OrtValue.ortvalue_from_numpy(img, device, 0))
             b.bind_ortvalue_input("mask", ort.OrtValue.ortvalue_from_numpy(mask, device, 0))
             b.bind_output("output", device)
-            for _ in range(2):
-                sess.run_with_iobinding(b)
-            times = []
-            for _ in range(runs):
-                t = time.perf_counter()
-                sess.run_with_iobinding(b)
-                b.synchronize_outputs()
-                times.append((time.perf_counter() - t) * 1000)
+            try:
+                with cell_deadline(deadline):
+                    for _ in range(2):
+                        sess.run_with_iobinding(b)
+                    times = []
+                    for _ in range(runs):
+                        t = time.perf_counter()
+                        sess.run_with_iobinding(b)
+                        b.synchronize_outputs()
+                        times.append((time.perf_counter() - t) * 1000)
+            except BudgetSpent:
+                break
             out[f"{s}x{n}"] = round(statistics.median(times), 2)
     return out
 
