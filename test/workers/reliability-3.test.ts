@@ -2,11 +2,15 @@
  * Issue #20 (reliability, round 3): the probe's requests that got through, each refused or
  * answered as it must be. No timed assertion: bounds are checked by what was counted and refused.
  */
+import { env } from "cloudflare:workers";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { newImage } from "../../shared/imaging/types.ts";
 import { encodeImage } from "../../workers/codecs.ts";
+import { insertJob, newJobId } from "../../workers/jobs/store.ts";
 import { brokenInputsUrl } from "./broken-inputs.ts";
 import { expectProblem, footprint } from "./footprint.ts";
+import { fuzzParams } from "./fuzz-params.ts";
 import { boxMask, call, newAccount, photo, testEnv } from "./helpers.ts";
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -92,5 +96,96 @@ describe("item 11: a remote input whose body breaks while it is read", () => {
       body: JSON.stringify({ image_url: urls.image, mask_url: urls.mask }),
     });
     expect(res.status).toBe(202);
+  });
+});
+
+describe("item 13: GET /v1/jobs pages in a total order", () => {
+  const input = {
+    image: { key: "jobs/x/image", format: "png" as const, width: 8, height: 8 },
+    mask: { shapes: { shapes: [] } },
+    options: {} as never,
+    base: "https://edge.test",
+  };
+
+  /** Jobs of `owner` created at the given milliseconds, as POST /v1/jobs stores them; their ids. */
+  async function jobsAt(owner: string, times: number[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const t of times) {
+      const id = newJobId();
+      ids.push(id);
+      await insertJob(
+        env.DB,
+        {
+          id,
+          owner,
+          accountId: owner,
+          holdId: null,
+          price: 0,
+          input,
+          webhook: null,
+          webhookEvents: ["completed"],
+          source: "api",
+          requestId: null,
+          expiresAt: t + 86_400_000,
+        },
+        t,
+      );
+    }
+    return ids;
+  }
+
+  /** Every page of GET /v1/jobs at `limit`: the ids in the order listed. */
+  async function walk(headers: Record<string, string>, limit: number): Promise<string[]> {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 200; pages++) {
+      const res = await call(`/v1/jobs?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { headers });
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { jobs: { id: string }[]; next_cursor: string | null };
+      expect(page.jobs.length).toBeLessThanOrEqual(limit);
+      seen.push(...page.jobs.map((j) => j.id));
+      cursor = page.next_cursor;
+      if (!cursor) return seen;
+    }
+    throw new Error("more than 200 pages");
+  }
+
+  it("12 jobs created in one millisecond, walked with limit=1: each listed exactly once", async () => {
+    const a = await newAccount(1, "lister");
+    const ids = await jobsAt(a.id, Array(12).fill(1_750_000_000_000));
+    const seen = await walk(a.headers, 1);
+    expect(seen).toHaveLength(12);
+    expect(new Set(seen)).toEqual(new Set(ids));
+  });
+
+  it("property: N jobs over a few milliseconds, every limit: each exactly once, newest first", async () => {
+    const a = await newAccount(1, "lister");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 14 }),
+        fc.integer({ min: 1, max: 15 }),
+        async (offsets, limit) => {
+          await env.DB.prepare("DELETE FROM jobs WHERE owner = ?").bind(a.id).run();
+          const times = offsets.map((o) => 1_750_000_000_000 + o);
+          const ids = await jobsAt(a.id, times);
+          const seen = await walk(a.headers, limit);
+          expect([...seen].sort()).toEqual([...ids].sort());
+          // Newest first: created_at never increases along the walk.
+          const at = new Map(ids.map((id, i) => [id, times[i]]));
+          for (let i = 1; i < seen.length; i++)
+            expect(at.get(seen[i]) as number).toBeLessThanOrEqual(at.get(seen[i - 1]) as number);
+        },
+      ),
+      fuzzParams(0.1),
+    );
+  });
+
+  it("a cursor that is not a next_cursor value is 400; the old bare created_at still pages", async () => {
+    const a = await newAccount(1, "lister");
+    await jobsAt(a.id, [1_750_000_000_001, 1_750_000_000_002]);
+    for (const bad of ["abc", "1.2.3", "1750000000001.", "-1", "1.job_x;drop"])
+      expect((await call(`/v1/jobs?cursor=${encodeURIComponent(bad)}`, { headers: a.headers })).status, bad).toBe(400);
+    const old = (await (await call("/v1/jobs?cursor=1750000000002", { headers: a.headers })).json()) as { jobs: unknown[] };
+    expect(old.jobs).toHaveLength(1);
   });
 });

@@ -224,11 +224,36 @@ async function finalWithoutCharge(
   return u.meta.changes === 1;
 }
 
-/** The caller's jobs, newest first. */
-export async function listJobs(db: D1Database, owner: string, limit: number, before?: number): Promise<JobRow[]> {
+/**
+ * Where a page of GET /v1/jobs ends: the last job's (created_at, id). Jobs are listed in that
+ * total order (newest first, ties by id), so jobs created in the same millisecond are neither
+ * skipped nor repeated across pages.
+ */
+export interface JobsCursor {
+  createdAt: number;
+  /** "" for a cursor of the old form (created_at only): every job of that millisecond is after it. */
+  id: string;
+}
+
+/** The cursor as next_cursor carries it: `<created_at>.<id>`. */
+export const jobsCursorOf = (j: Pick<JobRow, "created_at" | "id">): string => `${j.created_at}.${j.id}`;
+
+const CURSOR = /^(\d{1,16})(?:\.([A-Za-z0-9_-]{1,64}))?$/;
+
+/** A next_cursor value (or the old bare created_at); undefined when it is not one. */
+export function parseJobsCursor(raw: string): JobsCursor | undefined {
+  const m = CURSOR.exec(raw);
+  return m ? { createdAt: Number(m[1]), id: m[2] ?? "" } : undefined;
+}
+
+/** The caller's jobs, newest first (created_at, then id, descending), after `after`. */
+export async function listJobs(db: D1Database, owner: string, limit: number, after?: JobsCursor): Promise<JobRow[]> {
   const { results } = await db
-    .prepare("SELECT * FROM jobs WHERE owner = ?1 AND (?2 IS NULL OR created_at < ?2) ORDER BY created_at DESC LIMIT ?3")
-    .bind(owner, before ?? null, limit)
+    .prepare(
+      `SELECT * FROM jobs WHERE owner = ?1 AND (?2 IS NULL OR (created_at, id) < (?2, ?3))
+       ORDER BY created_at DESC, id DESC LIMIT ?4`,
+    )
+    .bind(owner, after?.createdAt ?? null, after?.id ?? "", limit)
     .all<RawRow>();
   return results.map(parse);
 }

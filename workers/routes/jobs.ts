@@ -17,7 +17,7 @@ import { IdempotentRequest } from "../idempotency.ts";
 import { createJob } from "../jobs/create.ts";
 import { type JobRequest, jobRequestFromForm, jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobSettings } from "../jobs/settings.ts";
-import { cancelJob, getJob, type JobRow, listJobs } from "../jobs/store.ts";
+import { cancelJob, getJob, type JobRow, jobsCursorOf, listJobs, parseJobsCursor } from "../jobs/store.ts";
 import { jobView, resultSignatureValid } from "../jobs/view.ts";
 import { billingHeaders, problemResponses, rateLimitHeaders } from "../openapi.ts";
 import { CreateJobJsonWithPlugins, RequestOptions } from "../plugins/index.ts";
@@ -218,12 +218,13 @@ export function registerJobs(app: AppInstance): void {
   app.get("/v1/jobs", requireApiKey(), async (c) => {
     const { cursor, limit } = c.req.query();
     const n = limit === undefined ? 20 : Number(limit);
-    if (!Number.isInteger(n) || n < 1 || n > 100 || (cursor !== undefined && !/^\d+$/.test(cursor)))
+    const after = cursor === undefined ? undefined : parseJobsCursor(cursor);
+    if (!Number.isInteger(n) || n < 1 || n > 100 || (cursor !== undefined && !after))
       throw new Problem("bad-request", "limit is 1 to 100; cursor is a next_cursor value");
-    const rows = await listJobs(c.env.DB, ownerOf(c.get("caller")), n + 1, cursor === undefined ? undefined : Number(cursor));
+    const rows = await listJobs(c.env.DB, ownerOf(c.get("caller")), n + 1, after);
     const page = rows.slice(0, n);
     const jobs = await Promise.all(page.map((j) => jobView(c.env, j)));
-    return c.json({ jobs, next_cursor: rows.length > n ? String(page[page.length - 1].created_at) : null });
+    return c.json({ jobs, next_cursor: rows.length > n ? jobsCursorOf(page[page.length - 1]) : null });
   });
 
   app.get("/v1/jobs/:id", requireApiKey(), async (c) => c.json(await jobView(c.env, await ownedJob(c, c.req.param("id")))));
