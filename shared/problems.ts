@@ -15,7 +15,6 @@ export const PROBLEMS = {
   "not-found": { status: 404, title: "Not found" },
   "upload-not-found": { status: 404, title: "Unknown upload id" },
   "job-not-found": { status: 404, title: "Unknown job" },
-  "integration-not-found": { status: 404, title: "Unknown integration" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   "idempotency-in-flight": { status: 409, title: "A request with this Idempotency-Key is in progress" },
   "job-finished": { status: 409, title: "The job has already finished" },

@@ -548,7 +548,8 @@ describe("incoming webhook triggers", { timeout: 60_000 }, () => {
     await expectProblem(await post(body.replace("inpaint", "xnpaint"), signed("msg_2", now)), 401, "invalid-signature");
     await expectProblem(await post(body, signed("msg_3", new Date(Date.now() - 6 * 60_000))), 401, "invalid-signature");
     await expectProblem(await post(body, { "webhook-id": "msg_4" }), 401, "invalid-signature");
-    await expectProblem(await call("/v1/hooks/nobody", { method: "POST", body }), 404, "integration-not-found");
+    // An unknown integration answers as a bad signature (issue #20, item 9).
+    await expectProblem(await call("/v1/hooks/nobody", { method: "POST", body }), 401, "invalid-signature");
     await expectProblem(await post("x".repeat(70_000), signed("msg_5", now, "x".repeat(70_000))), 413, "payload-too-large");
     const done = await finished(job.id, bearer(api_key));
     expect(done).toMatchObject({ status: "succeeded", credits_charged: 1 });

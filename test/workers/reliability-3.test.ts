@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { newImage } from "../../shared/imaging/types.ts";
+import { newSecret, webhookHeaders } from "../../shared/webhooks/signature.ts";
 import { encodeImage } from "../../workers/codecs.ts";
 import { insertJob, newJobId } from "../../workers/jobs/store.ts";
 import { brokenInputsUrl } from "./broken-inputs.ts";
@@ -187,5 +188,46 @@ describe("item 13: GET /v1/jobs pages in a total order", () => {
       expect((await call(`/v1/jobs?cursor=${encodeURIComponent(bad)}`, { headers: a.headers })).status, bad).toBe(400);
     const old = (await (await call("/v1/jobs?cursor=1750000000002", { headers: a.headers })).json()) as { jobs: unknown[] };
     expect(old.jobs).toHaveLength(1);
+  });
+});
+
+describe("item 9: an unknown integration answers exactly as a bad signature", () => {
+  const adminPost = (path: string, body: unknown) =>
+    call(path, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  /** The problem document, less what names the request (its path and id). */
+  async function answer(res: Response) {
+    const { instance: _i, request_id: _r, ...doc } = (await res.json()) as Record<string, unknown>;
+    return { status: res.status, type: res.headers.get("content-type"), doc };
+  }
+
+  it("for every source's headers, signed with a wrong secret, stale, or none at all", async () => {
+    const a = await newAccount(1, "hooks");
+    const names: Record<string, string> = {};
+    for (const source of ["standard-webhooks", "github"]) {
+      const name = `r3-${source}-${crypto.randomUUID().slice(0, 8)}`;
+      const created = await adminPost("/v1/admin/integrations", { name, account_id: a.id, source });
+      expect(created.status).toBe(201);
+      names[source] = name;
+    }
+    const body = JSON.stringify({ type: "inpaint.requested", data: { image_url: "https://example.com/a.png" } });
+    const now = Math.floor(Date.now() / 1000);
+    const headerSets: Record<string, Record<string, string>> = {
+      none: {},
+      "standard, wrong secret": await webhookHeaders([newSecret()], "msg_r3", now, body),
+      "standard, stale": await webhookHeaders([newSecret()], "msg_r3", now - 3600, body),
+      "github, wrong secret": { "X-Hub-Signature-256": `sha256=${"0".repeat(64)}`, "X-GitHub-Delivery": "d-r3" },
+    };
+    for (const [what, headers] of Object.entries(headerSets)) {
+      const post = (name: string) =>
+        call(`/v1/hooks/${name}`, { method: "POST", body, headers: { "Content-Type": "application/json", ...headers } });
+      const unknown = await answer(await post(`r3-nobody-${crypto.randomUUID().slice(0, 8)}`));
+      expect(unknown.status, what).toBe(401);
+      expect(unknown.doc.type).toBe("https://gmcnn-edge.dev/problems/invalid-signature");
+      for (const name of Object.values(names)) expect(await answer(await post(name)), `${what} to ${name}`).toEqual(unknown);
+    }
   });
 });

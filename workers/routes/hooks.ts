@@ -7,6 +7,7 @@
  * Admin: POST /v1/admin/integrations.
  */
 import { z } from "@hono/zod-openapi";
+import type { WebhookSourceHooks } from "../../shared/plugins/contract.ts";
 import { Problem } from "../../shared/problems.ts";
 import { CreatedIntegration, CreateIntegration, HookEvent, Job } from "../../shared/schemas/jobs.ts";
 import type { AppInstance } from "../app-env.ts";
@@ -23,6 +24,28 @@ import { publicBase } from "./jobs.ts";
 
 /** An event names URLs, not files: a small body. */
 const MAX_EVENT_BYTES = 64 * 1024;
+
+/**
+ * What every refused event answers, whatever the reason (no or a wrong signature, a stale
+ * timestamp, an unknown or disabled integration): the reason would tell a stranger which
+ * integrations exist and how they sign.
+ */
+const badSignature = () =>
+  new Problem(
+    "invalid-signature",
+    "the event's signature does not verify for this integration (see docs/api.md for the headers each source signs with)",
+  );
+
+/** A secret of the source's own form that no integration has (one per isolate). */
+const decoys = new WeakMap<WebhookSourceHooks, string>();
+function decoySecret(source: WebhookSourceHooks): string {
+  let s = decoys.get(source);
+  if (!s) {
+    s = source.newSecret?.() ?? crypto.randomUUID();
+    decoys.set(source, s);
+  }
+  return s;
+}
 
 interface IntegrationRow {
   name: string;
@@ -57,7 +80,7 @@ export function registerHooks(app: AppInstance): void {
         content: { "application/json": { schema: z.object({ ignored: z.string() }) } },
       },
       202: { description: "The job created", content: { "application/json": { schema: Job } } },
-      ...problemResponses([400, 401, 402, 404, 409, 413, 415, 422, 503]),
+      ...problemResponses([400, 401, 402, 409, 413, 415, 422, 503]),
     },
   });
   reg.registerPath({
@@ -113,17 +136,35 @@ export function registerHooks(app: AppInstance): void {
     ),
     async (c) => {
       const name = c.req.param("integration");
-      const integration = await c.env.DB.prepare("SELECT * FROM integrations WHERE name = ?").bind(name).first<IntegrationRow>();
-      if (!integration || integration.disabled_at !== null)
-        throw new Problem("integration-not-found", `no integration named ${name}`);
+      const row = await c.env.DB.prepare("SELECT * FROM integrations WHERE name = ?").bind(name).first<IntegrationRow>();
+      const integration = row && row.disabled_at === null ? row : null;
       const body = await c.req.text();
       const tolerance = Number(c.env.HOOK_TOLERANCE_S) > 0 ? Number(c.env.HOOK_TOLERANCE_S) : 300;
-      const source = (await edgePlugins(c.env)).webhookSource(integration.source);
+      const plugins = await edgePlugins(c.env);
+      // An unknown (or disabled) integration's event is verified too, by the first loaded source
+      // against a secret nobody has: it does the same work and gets the same answer as a bad
+      // signature, so a stranger cannot tell which integrations exist.
+      const source = plugins.webhookSource(integration?.source ?? (plugins.webhookSources.keys().next().value as string));
       const signed = { headers: c.req.raw.headers, body };
-      const { id } = await source.verify(signed, integration.secret, {
-        nowS: Math.floor(Date.now() / 1000),
-        toleranceS: tolerance,
-      });
+      let id: string;
+      try {
+        ({ id } = await source.verify(signed, integration?.secret ?? decoySecret(source), {
+          nowS: Math.floor(Date.now() / 1000),
+          toleranceS: tolerance,
+        }));
+      } catch (e) {
+        if (!(e instanceof Problem && e.kind === "invalid-signature")) throw e;
+        // The reason stays in the log (with the request id), not in the answer.
+        console.log(
+          JSON.stringify({
+            request_id: c.get("requestId"),
+            hook: name,
+            refused: integration ? e.message : "unknown integration",
+          }),
+        );
+        throw badSignature();
+      }
+      if (!integration) throw badSignature();
       // Signed events count against a rate limit of their own, like an API key's.
       await enforceRateLimit(c, `hook:${name}`);
 
