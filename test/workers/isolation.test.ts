@@ -30,6 +30,16 @@ function inpaintForm(image: Uint8Array | string, fields: Record<string, string> 
 }
 const inpaint = (headers: Record<string, string>, body: FormData) => call("/v1/inpaint", { method: "POST", body, headers });
 
+/** Waits until the job has succeeded (its result readable by its owner). */
+async function finishedJob(headers: Record<string, string>, id: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const j = (await (await call(`/v1/jobs/${id}`, { headers })).json()) as { status: string };
+    if (j.status === "succeeded") return;
+    if (j.status === "failed" || j.status === "canceled" || i > 400) throw new Error(`job ${id}: ${j.status}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function upload(headers: Record<string, string>, bytes: Uint8Array) {
   const f = new FormData();
   f.append("file", new Blob([bytes as Uint8Array<ArrayBuffer>]), "photo.png");
@@ -179,8 +189,16 @@ describe("Idempotency-Key is per account", () => {
     expect(jb.headers.get("idempotent-replayed")).toBeNull();
     const [ida, idb] = [((await ja.json()) as { id: string }).id, ((await jb.json()) as { id: string }).id];
     expect(idb).not.toBe(ida);
-    for (const path of [`/v1/jobs/${ida}`, `/v1/jobs/${ida}/result`, `/v1/jobs/${ida}/deliveries`])
-      expect((await call(path, { headers: b.headers })).status).toBe(404);
+    // Once A's job has a result A can read, B gets what an id that never existed gets.
+    await finishedJob(a.headers, ida);
+    const never = `job_${"0".repeat(32)}`;
+    for (const path of ["", "/result", "/deliveries"]) {
+      expect((await call(`/v1/jobs/${ida}${path}`, { headers: a.headers })).status, `A ${path}`).toBe(200);
+      const theirs = await call(`/v1/jobs/${ida}${path}`, { headers: b.headers });
+      const none = await call(`/v1/jobs/${never}${path}`, { headers: b.headers });
+      expect([theirs.status, none.status], `B ${path}`).toEqual([404, 404]);
+      expect(await problemType(theirs)).toBe(await problemType(none));
+    }
     const replay = await call("/v1/jobs", { method: "POST", body: inpaintForm(img), headers: { ...b.headers, ...key } });
     expect(replay.headers.get("idempotent-replayed")).toBe("true");
     expect(((await replay.json()) as { id: string }).id).toBe(idb);
@@ -205,5 +223,27 @@ describe("a job names its upload by the owner's key", () => {
     expect(listed.objects.filter((o) => o.key.endsWith(`/${id}`)).map((o) => o.key)).toEqual([
       `uploads/${encodeURIComponent(a.id)}/${id}`,
     ]);
+  });
+
+  it("a job by upload id records the owner's key as its image and runs on it", async () => {
+    const [a, b] = [await newAccount(10), await newAccount(10)];
+    const bytes = await uniquePng();
+    const { id } = (await (await upload(a.headers, bytes)).json()) as { id: string };
+    // B stores the same bytes: the same id, another key. A's job must read A's.
+    expect(((await (await upload(b.headers, bytes)).json()) as { id: string }).id).toBe(id);
+    const res = await call("/v1/jobs", { method: "POST", body: inpaintForm(id), headers: a.headers });
+    expect(res.status).toBe(202);
+    const job = (await res.json()) as { id: string };
+    const row = await env.DB.prepare("SELECT owner, input FROM jobs WHERE id = ?")
+      .bind(job.id)
+      .first<{ owner: string; input: string }>();
+    expect(row?.owner).toBe(a.id);
+    const input = JSON.parse(row?.input ?? "{}") as { image: { key: string } };
+    expect(input.image.key).toBe(`uploads/${encodeURIComponent(a.id)}/${id}`);
+    expect(await env.BLOBS.head(`jobs/${job.id}/image`)).toBeNull(); // referenced, not copied
+    await finishedJob(a.headers, job.id);
+    // Once B's copy is gone, A's job still has its image (a job by id that read B's would not).
+    expect((await call(`/v1/uploads/${id}`, { method: "DELETE", headers: b.headers })).status).toBe(204);
+    expect(await env.BLOBS.head(input.image.key)).not.toBeNull();
   });
 });

@@ -124,7 +124,7 @@ describe("POST /v1/jobs", () => {
     expect((await call(`/v1/jobs/${job.id}/result`, { headers: dev })).status).toBe(200);
   });
 
-  it("answers 202 queued without Prefer; the job is the owner's only; cancel ends a queued job once", async () => {
+  it("answers 202 queued without Prefer; the job is the owner's only; a finished job cannot be canceled", async () => {
     const res = await submit(dev, {}, null);
     expect(res.status).toBe(202);
     const job = (await res.json()) as JobDoc;
@@ -300,8 +300,9 @@ describe("the job consumer never loses or repeats a job", { timeout: 60_000 }, (
       const j = await getJob(testEnv.DB, id);
       expect(j).toMatchObject({ status: "processing", attempts: attempt });
       // Held until the retry is due (the GPU function's Retry-After, 10 s, beats the 1 s backoff
-      // of the tests), so the sweep does not resend it early; then that time passes.
-      expect(j?.lease_until).toBeGreaterThan(Date.now() + 5_000);
+      // of the tests), so the sweep does not resend it early; then that time passes. Measured on
+      // the run's own clock: the lease was set (10 - 1) s after a moment no earlier than started_at.
+      expect((j?.lease_until ?? 0) - (j?.started_at ?? Number.POSITIVE_INFINITY)).toBeGreaterThanOrEqual(9_000);
       await testEnv.DB.prepare("UPDATE jobs SET lease_until = ? WHERE id = ?")
         .bind(Date.now() - 1, id)
         .run();
@@ -380,6 +381,32 @@ describe("the job consumer never loses or repeats a job", { timeout: 60_000 }, (
     const result = { key: `jobs/${id}/result`, content_type: "image/png", model: "m@1", regions: 1, cache: "MISS" };
     expect(await completeJob(testEnv.DB, running as NonNullable<typeof running>, result, 1)).toBe(false);
     expect(await getJob(testEnv.DB, id)).toMatchObject({ status: "canceled", credits_charged: 0 });
+    expect(await ledger(account.id)).toMatchObject({ n: 1, balance: 2, holds: 0 });
+  });
+
+  it("cancel ends a queued job once: hold released, a second cancel 409, its message then runs nothing", async () => {
+    const { account } = await newAccount(2);
+    const k = bearer((await newKeyFor(account.id)).api_key);
+    const holdId = crypto.randomUUID();
+    await testEnv.DB.prepare("INSERT INTO holds (id, account_id, amount, expires_at) VALUES (?, ?, 1, ?)")
+      .bind(holdId, account.id, Date.now() + 3600_000)
+      .run();
+    // Queued, its message not yet delivered (storedJob sends none): nothing can race the cancel.
+    const id = await storedJob(account.id, account.id, 1, holdId);
+    expect((await jobOf(id, k)).status).toBe("queued");
+    const first = await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: k });
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as JobDoc).status).toBe("canceled");
+    expect(await ledger(account.id)).toMatchObject({ n: 1, balance: 2, holds: 0 });
+    await expectProblem(await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: k }), 409, "job-finished");
+    // Another account cannot cancel it (404, as for an id that never existed).
+    await expectProblem(await call(`/v1/jobs/${id}/cancel`, { method: "POST", headers: dev }), 404, "job-not-found");
+    // The queue message arrives after the cancel: acknowledged, no GPU call, still canceled, uncharged.
+    const before = await gpuCalls();
+    expect((await deliver("gmcnn-jobs", { job_id: id }, 1, { GPU_URL: counted })).explicitAcks).toHaveLength(1);
+    expect(await gpuCalls()).toBe(before);
+    expect(await getJob(testEnv.DB, id)).toMatchObject({ status: "canceled", credits_charged: 0, attempts: 0 });
+    expect(await testEnv.BLOBS.head(`jobs/${id}/result`)).toBeNull();
     expect(await ledger(account.id)).toMatchObject({ n: 1, balance: 2, holds: 0 });
   });
 
@@ -504,13 +531,17 @@ describe("outgoing webhooks", { timeout: 90_000 }, () => {
     const r = await receiver("gone", { status: 410 });
     const job = (await (await submit(dev, { webhook: r.url })).json()) as JobDoc;
     await finished(job.id);
-    await until("the stop", async () => {
+    const d = await until("the stop", async () => {
       const x = (await (await call(`/v1/jobs/${job.id}/deliveries`, { headers: dev })).json()) as {
-        deliveries: { status: string }[];
+        deliveries: { id: string; status: string; next_attempt_at: string | null; attempts: { status_code: number }[] }[];
       };
-      return x.deliveries[0]?.status === "failed" ? true : undefined;
+      return x.deliveries[0]?.status === "failed" ? x.deliveries[0] : undefined;
     });
-    await new Promise((res) => setTimeout(res, 1500));
+    // Stopped, not waiting: one attempt, nothing scheduled, and a duplicate of its queue message
+    // sends nothing more.
+    expect(d.attempts.map((a) => a.status_code)).toEqual([410]);
+    expect(d.next_attempt_at).toBeNull();
+    expect((await deliver("gmcnn-webhooks", { delivery_id: d.id })).explicitAcks).toHaveLength(1);
     expect((await r.received()).length).toBe(1);
   });
 });
