@@ -7,9 +7,10 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { withExifOrientation } from "../../shared/imaging/exif.ts";
 import type { RgbaImage } from "../../shared/imaging/types.ts";
+import { createApp } from "../../workers/app.ts";
 import { decodeUpload, encodeImage, inspectUpload } from "../../workers/codecs.ts";
 import { uploadLimits } from "../../workers/env.ts";
-import { auth, boxMask, photo } from "./helpers.ts";
+import { auth, boxMask, photo, testEnv } from "./helpers.ts";
 
 const FILL = [12, 200, 99];
 const noStore = { ...auth(), "Cache-Control": "no-store" };
@@ -25,6 +26,10 @@ function inpaintForm(image: Uint8Array, mask: Uint8Array | { shapes: unknown[] }
 
 const post = (body: FormData, headers = noStore) =>
   exports.default.fetch(new Request("http://edge/v1/inpaint", { method: "POST", body, headers }));
+const app = createApp();
+/** Through createApp() with some bindings overridden (another GPU stand-in). */
+const postWith = (env: Record<string, string>, body: FormData, headers = noStore) =>
+  app.request("/v1/inpaint", { method: "POST", body, headers }, { ...testEnv, ...env });
 
 async function decoded(res: Response): Promise<RgbaImage> {
   const bytes = new Uint8Array(await res.arrayBuffer());
@@ -34,6 +39,10 @@ async function decoded(res: Response): Promise<RgbaImage> {
     "image",
   );
 }
+
+/** The /sized stand-in's fill colour for a w x h image (sizeColour in node/gpu-stand-in.ts, a Node module). */
+const sizeColour = (w: number, h: number) => [w % 256, Math.floor(w / 256), h % 256];
+const px = (img: RgbaImage, x: number, y: number) => [0, 1, 2].map((c) => img.data[(y * img.width + x) * 4 + c]);
 
 const isFill = (img: RgbaImage, x: number, y: number) => {
   const i = (y * img.width + x) * 4;
@@ -92,9 +101,26 @@ describe("HD strategies", () => {
 
   it("resize: the hole is filled at work size and scaled back; pixels outside the mask stay exact", async () => {
     const src = photo(W, H);
-    const res = await post(inpaintForm(await encodeImage(src, "png", 90), blobs, { hd_strategy: "resize" }));
-    const out = await decoded(res);
-    expect(changed(out, src)).toBe(72); // the composite touches only the mask
+    const png = await encodeImage(src, "png", 90);
+    const holes = blobs.shapes.flatMap((b) =>
+      Array.from({ length: b.width * b.height }, (_, i) => [b.x + (i % b.width), b.y + Math.floor(i / b.width)]),
+    );
+    // The /sized stand-in fills with a colour that spells the size of the image it was sent.
+    for (const [fields, size] of [
+      [{ hd_strategy: "original" }, [1600, 1200]],
+      [{ hd_strategy: "resize" }, [1280, 960]], // the default limit, 1280
+      [{ hd_strategy: "resize", hd_strategy_resize_limit: "400" }, [400, 300]],
+    ] as const) {
+      const what = JSON.stringify(fields);
+      const res = await postWith({ GPU_URL: `${testEnv.STAND_IN_URL}/sized` }, inpaintForm(png, blobs, fields));
+      expect(res.status, what).toBe(200);
+      expect(res.headers.get("x-inpaint-regions"), what).toBe("1");
+      const out = await decoded(res);
+      const colour = sizeColour(size[0], size[1]);
+      const seen = new Set(holes.map(([x, y]) => px(out, x, y).join(",")));
+      expect([...seen], what).toEqual([colour.join(",")]);
+      expect(changed(out, src), what).toBe(72); // the composite touches only the mask
+    }
   });
 });
 

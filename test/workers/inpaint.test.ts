@@ -176,11 +176,11 @@ describe("errors are problem+json with a stable type", () => {
     expect(res.status).toBe(200);
   });
 
-  it("413 for a 50000x50000 PNG header, in well under a second", async () => {
+  it("413 for a 50000x50000 PNG header, from the header alone", async () => {
+    // The files are 33 bytes of signature and IHDR: a decode would fail as undecodable-image, so
+    // a 413 image-too-large can only come from reading the header.
     const ihdr = pngHeaderOnly(50000, 50000);
-    const t = Date.now();
     const doc = await expectProblem(await post(form(ihdr, ihdr)), 413, "image-too-large");
-    expect(Date.now() - t).toBeLessThan(1000);
     const limits = uploadLimits(testEnv);
     expect(doc).toMatchObject({ width: 50000, height: 50000, max_side: limits.maxSide, max_megapixels: limits.maxMegapixels });
     expect(String(doc.detail)).toContain(`${limits.maxSide} px per side and ${limits.maxMegapixels} MP`);
@@ -240,10 +240,18 @@ describe("errors are problem+json with a stable type", () => {
 
   it("503 gpu-busy passes on the GPU function's Retry-After", async () => {
     const p = await pair(16, 16);
-    // no-store: the same pair's result is already cached from a test above.
-    const res = await postWith({ GPU_URL: `${testEnv.STAND_IN_URL}/busy` }, form(p.image, p.mask), noStore);
-    await expectProblem(res, 503, "gpu-busy");
-    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    // no-store: the same pair's result is already cached from a test above. The edge's own
+    // default is 5 s; each stand-in below answers another value, which must come through as is.
+    // /busy is the real GPU app with its only slot taken for good and no run completed: its queue
+    // estimates ceil(1 run ahead x 1 s / 1 slot) = 1 s; /busy-37 is the same with an estimate of 37 s.
+    for (const [path, want] of [
+      ["busy", "1"],
+      ["busy-37", "37"],
+    ]) {
+      const res = await postWith({ GPU_URL: `${testEnv.STAND_IN_URL}/${path}` }, form(p.image, p.mask), noStore);
+      await expectProblem(res, 503, "gpu-busy");
+      expect(res.headers.get("retry-after"), path).toBe(want);
+    }
   });
 
   it("504 gpu-timeout after GPU_TIMEOUT_MS", async () => {

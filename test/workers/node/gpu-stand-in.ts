@@ -12,28 +12,40 @@ export const SLOW_MS = 3000;
 export const COUNTED_MS = 400;
 export const STAND_IN_SECRET = "stand-in-secret";
 
-/** Hole pixels become FILL, everything else is returned as sent. */
-export function fill(img: RgbaImage, mask: Mask): RgbaImage {
+/** Hole pixels become FILL (or `colour`), everything else is returned as sent. */
+export function fill(img: RgbaImage, mask: Mask, colour: readonly number[] = FILL): RgbaImage {
   const out = newImage(img.width, img.height);
   out.data.set(img.data);
-  for (let i = 0; i < mask.data.length; i++) if (mask.data[i]) out.data.set(FILL, i * 4);
+  for (let i = 0; i < mask.data.length; i++) if (mask.data[i]) out.data.set(colour, i * 4);
   return out;
 }
 
-const standIn = (delayMs = 0, onInfer?: () => void): ModelRunner => ({
+/** The fill colour of /sized: it spells the size of the image the model was given. */
+export const sizeColour = (w: number, h: number) => [w % 256, Math.floor(w / 256), h % 256];
+
+const standIn = (delayMs = 0, onInfer?: () => void, colour?: (img: RgbaImage) => number[]): ModelRunner => ({
   runtime: "node",
   provider: "stand-in",
   infer: (img, mask) => {
     onInfer?.();
-    return new Promise((r) => setTimeout(() => r(fill(img, mask)), delayMs));
+    return new Promise((r) => setTimeout(() => r(fill(img, mask, colour?.(img))), delayMs));
   },
   close: async () => {},
 });
 const manifest = { name: "stand-in", version: "1" } as ModelManifest;
 
-function gpuApp(o: { queue?: BoundedQueue; delayMs?: number; secret?: string; version?: string; onInfer?: () => void } = {}) {
+function gpuApp(
+  o: {
+    queue?: BoundedQueue;
+    delayMs?: number;
+    secret?: string;
+    version?: string;
+    onInfer?: () => void;
+    colour?: (img: RgbaImage) => number[];
+  } = {},
+) {
   const m = o.version ? ({ ...manifest, version: o.version } as ModelManifest) : manifest;
-  const model = { runner: standIn(o.delayMs, o.onInfer), manifest: m };
+  const model = { runner: standIn(o.delayMs, o.onInfer, o.colour), manifest: m };
   return createGpuApp({
     model: () => model,
     manifests: () => [m],
@@ -53,6 +65,7 @@ export async function startStandIn(): Promise<{ url: string; close: () => Promis
   root.route("/busy", gpuApp({ queue: full }));
   root.route("/slow", gpuApp({ delayMs: SLOW_MS }));
   root.route("/v2", gpuApp({ version: "2" }));
+  root.route("/sized", gpuApp({ colour: (img) => sizeColour(img.width, img.height) }));
   let counted = 0;
   root.get("/counted/count", (c) => c.json({ count: counted }));
   root.route("/counted", gpuApp({ delayMs: COUNTED_MS, onInfer: () => counted++ }));
@@ -63,6 +76,14 @@ export async function startStandIn(): Promise<{ url: string; close: () => Promis
   root.get("/jobs/count", (c) => c.json({ count: jobs }));
   root.route("/jobs", gpuApp({ onInfer: () => jobs++ }));
   root.post("/garbage/v1/infer", (c) => c.body("not the protocol", 200, { "Content-Type": INFER_CONTENT_TYPE }));
+  // Busy with a Retry-After that is neither the edge's default (5) nor /busy's (1).
+  const full37 = new (class extends BoundedQueue {
+    override retryAfterS() {
+      return 37;
+    }
+  })({ concurrency: 1, maxWaiting: 0 });
+  void full37.run(() => new Promise<never>(() => {}));
+  root.route("/busy-37", gpuApp({ queue: full37 }));
 
   return serveLocal(root.fetch);
 }
