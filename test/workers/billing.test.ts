@@ -123,14 +123,25 @@ describe("metered calls", () => {
   });
 
   it("charges nothing for an empty mask or a failure", async () => {
-    const { api_key } = await newAccount(3);
+    const { api_key, account } = await newAccount(3);
+    const before = await gpuCalls();
     const empty = await inpaint(api_key, {}, await encodeImage(boxMask(16, 16), "png", 90));
     expect(empty.status).toBe(200);
     expect(empty.headers.get("x-credits-charged")).toBe("0");
+    expect(await gpuCalls()).toBe(before); // nothing to fill: no GPU call
     const failed = await inpaint(api_key, {}, mask, { GPU_URL: testEnv.DEAD_GPU_URL });
     expect(failed.status).toBe(503);
     expect(failed.headers.get("x-credits-charged")).toBe("0");
     expect(failed.headers.get("x-credits-remaining")).toBe("3");
+    // Not the headers' word only: the ledger has the grant alone and no hold is left behind (a
+    // hold kept by the failed call would cut the credits available to the next one).
+    const rows = await testEnv.DB.prepare("SELECT kind, delta FROM ledger WHERE account_id = ?").bind(account.id).all();
+    expect(rows.results).toEqual([{ kind: "grant", delta: 3 }]);
+    expect(await ledgerSum(account.id)).toEqual({ sum: 3, low: 3, balance: 3 });
+    const holds = await testEnv.DB.prepare("SELECT COUNT(*) AS n FROM holds WHERE account_id = ?")
+      .bind(account.id)
+      .first<{ n: number }>();
+    expect(holds?.n).toBe(0);
   });
 
   it("50 concurrent calls against credits for 20: exactly 20 succeed and are charged, never overdrawn", async () => {
@@ -207,10 +218,14 @@ describe("Idempotency-Key", () => {
   });
 
   it("409 while the first request is in flight; the key is free again after a failure", async () => {
-    const { api_key } = await newAccount(5);
+    const { api_key, account } = await newAccount(5);
     const slow = { GPU_URL: `${testEnv.STAND_IN_URL}/slow` };
     const first = inpaint(api_key, { "Idempotency-Key": "busy" }, mask, slow);
-    await new Promise((r) => setTimeout(r, 500));
+    // In flight = its claim is stored and pending (the slow stand-in holds it for 3 s after).
+    const claimed = testEnv.DB.prepare("SELECT state FROM idempotency_keys WHERE account_id = ? AND key = 'busy'").bind(
+      account.id,
+    );
+    while ((await claimed.first<{ state: string }>())?.state !== "pending") await new Promise((r) => setTimeout(r, 20));
     const second = await inpaint(api_key, { "Idempotency-Key": "busy" });
     await expectProblem(second, 409, "idempotency-in-flight");
     expect(second.headers.get("retry-after")).toBe("1");

@@ -6,7 +6,8 @@
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { RgbaImage } from "../../shared/imaging/types.ts";
+import { noiseSigma } from "../../shared/imaging/grain.ts";
+import type { Mask, RgbaImage } from "../../shared/imaging/types.ts";
 import { encodeCounts } from "../../shared/plugins/mask/coco-rle.ts";
 import { githubWebhooks } from "../../shared/plugins/webhooks/github.ts";
 import { createApp } from "../../workers/app.ts";
@@ -157,18 +158,76 @@ describe("post-processors per request", () => {
   const inBox = (x: number, y: number) => x >= box.x && x < box.x + box.width && y >= box.y && y < box.y + box.height;
   const rect = json({ shapes: [{ type: "rect", ...box }] });
 
-  it("off by default; seam_blend, grain and feather change only hole pixels; out-of-range options are refused", async () => {
+  const mask: Mask = { width: W, height: H, data: new Uint8Array(W * H) };
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) mask.data[y * W + x] = inBox(x, y) ? 1 : 0;
+  const whole = { x: 0, y: 0, width: W, height: H };
+  const px = (img: RgbaImage, x: number, y: number) => [0, 1, 2].map((c) => img.data[(y * W + x) * 4 + c]);
+  /** Distance of a hole pixel to the nearest kept pixel (a rectangle: straight out). */
+  const depth = (x: number, y: number) => Math.min(x - box.x + 1, box.x + box.width - x, y - box.y + 1, box.y + box.height - y);
+  /** Mean colour step across the hole's border: hole pixel vs its kept 4-neighbour in the original. */
+  function borderStep(out: RgbaImage): number {
+    let sum = 0;
+    let n = 0;
+    for (let y = box.y; y < box.y + box.height; y++)
+      for (let x = box.x; x < box.x + box.width; x++)
+        for (const [dx, dy] of [
+          [1, 0],
+          [-1, 0],
+          [0, 1],
+          [0, -1],
+        ]) {
+          if (inBox(x + dx, y + dy)) continue;
+          const a = px(out, x, y);
+          const b = px(ORIGINAL, x + dx, y + dy);
+          sum += a.reduce((t, v, c) => t + Math.abs(v - b[c]), 0) / 3;
+          n++;
+        }
+    return sum / n;
+  }
+
+  it("off by default: the fill is the stand-in's flat colour, only hole pixels change", async () => {
     const plain = tally(await decoded(await inpaint(rect)), inBox);
     expect(plain).toEqual({ filled: box.width * box.height, changedOutside: 0 });
-    for (const fields of [{ seam_blend: "true" }, { grain: "1" }, { feather: "3" }] as Record<string, string>[]) {
-      const res = await inpaint(rect, fields);
-      expect(res.status, JSON.stringify(fields)).toBe(200);
-      const t = tally(await decoded(res), inBox);
-      expect(t.changedOutside).toBe(0);
-      expect(t.filled, JSON.stringify(fields)).toBeLessThan(box.width * box.height); // the fill was post-processed
-    }
     const bad = await inpaint(rect, { grain: "3" });
     expect(bad.status).toBe(400);
+  });
+
+  it("feather=3: weight depth/3 inside the hole's edge, the fill itself from depth 3 on", async () => {
+    const out = await decoded(await inpaint(rect, { feather: "3" }));
+    const t = tally(out, inBox);
+    expect(t.changedOutside).toBe(0);
+    expect(t.filled).toBe((box.width - 4) * (box.height - 4)); // depth >= 3: untouched fill
+    for (let y = box.y; y < box.y + box.height; y++)
+      for (let x = box.x; x < box.x + box.width; x++) {
+        const a = Math.min(1, depth(x, y) / 3);
+        const o = px(ORIGINAL, x, y);
+        const want = FILL.map((f, c) => a * f + (1 - a) * o[c]);
+        const got = px(out, x, y);
+        for (let c = 0; c < 3; c++) expect(Math.abs(got[c] - want[c]), `(${x},${y}) c${c}`).toBeLessThanOrEqual(1);
+      }
+  });
+
+  it("seam_blend: the colour step at the hole's border mostly vanishes", async () => {
+    const plain = await decoded(await inpaint(rect));
+    const out = await decoded(await inpaint(rect, { seam_blend: "true" }));
+    expect(tally(out, inBox).changedOutside).toBe(0);
+    const [before, after] = [borderStep(plain), borderStep(out)];
+    expect(before).toBeGreaterThan(30); // the flat fill against the photo
+    expect(after).toBeLessThan(before / 4);
+  });
+
+  it("grain=1: the hole gets the noise level of the kept pixels around it", async () => {
+    const plain = await decoded(await inpaint(rect));
+    const out = await decoded(await inpaint(rect, { grain: "1" }));
+    expect(tally(out, inBox).changedOutside).toBe(0);
+    const around = noiseSigma(ORIGINAL, { x: 0, y: 0 }, whole, mask, 0) as number[];
+    expect(around.every((s) => s > 2)).toBe(true); // the seeded noise of the test photo
+    expect(noiseSigma(plain, { x: 0, y: 0 }, whole, mask, 1)).toEqual([0, 0, 0]);
+    const inHole = noiseSigma(out, { x: 0, y: 0 }, whole, mask, 1) as number[];
+    for (let c = 0; c < 3; c++) {
+      expect(inHole[c] / around[c], `channel ${c}`).toBeGreaterThan(0.6);
+      expect(inHole[c] / around[c], `channel ${c}`).toBeLessThan(1.6);
+    }
   });
 });
 

@@ -47,12 +47,19 @@ const inpaint = (t: string, headers: Record<string, string> = {}) =>
 describe("POST /v1/tokens", () => {
   it("mints a gmt_ token with defaults (inpaint, 15 min) that inpaints and bills the account", async () => {
     const a = await account(10);
+    const before = Date.now();
     const t = await token(a.api_key);
+    const after = Date.now();
     expect(t.token).toMatch(/^gmt_[0-9a-f]{48}$/);
     expect(t.scopes).toEqual(["inpaint"]);
-    const ttl = Date.parse(t.expires_at) - Date.now();
-    expect(ttl).toBeGreaterThan(890_000);
-    expect(ttl).toBeLessThanOrEqual(900_000);
+    // 15 min from the mint's own clock (the row's created_at), not from this test's.
+    const minted = await testEnv.DB.prepare("SELECT created_at, expires_at FROM browser_tokens WHERE id = ?")
+      .bind(t.id)
+      .first<{ created_at: number; expires_at: number }>();
+    expect(Date.parse(t.expires_at)).toBe(minted?.expires_at);
+    expect((minted?.expires_at ?? 0) - (minted?.created_at ?? 0)).toBe(900_000);
+    expect(minted?.created_at).toBeGreaterThanOrEqual(before);
+    expect(minted?.created_at).toBeLessThanOrEqual(after);
     const res = await inpaint(t.token);
     expect(res.status).toBe(200);
     expect(res.headers.get("x-credits-charged")).toBe("1");
