@@ -4,7 +4,7 @@
  * low; the 2048x1536 JPEG uses hd_strategy crop so the model sees only the hole's surroundings.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -144,30 +144,39 @@ describe("inpainting through the local stack", () => {
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(png);
   });
 
-  it("the README's curl example returns an inpainted PNG", async () => {
-    const pair = ["facade", "coffee"].find((n) => existsSync(join(ROOT, `examples/${n}.png`)));
-    if (!pair) return; // the example images are not in this checkout
-    const out = join(persist, "curl.png");
-    execFileSync(
-      "curl",
-      [
-        "-sS",
-        "--fail-with-body",
-        "-H",
-        `Authorization: Bearer ${stack.apiKey}`,
-        "-F",
-        `image=@examples/${pair}.png`,
-        "-F",
-        `mask=@examples/${pair}-mask.png`,
-        `${stack.edgeUrl}/v1/inpaint`,
-        "-o",
-        out,
-      ],
-      { cwd: ROOT },
-    );
-    const input = (await decodeImage(readFileSync(join(ROOT, `examples/${pair}.png`)), "input")).image;
-    const result = (await decodeImage(readFileSync(out), "output")).image;
-    expect([result.width, result.height]).toEqual([input.width, input.height]);
+  it("the README's curl example, as written there, returns an inpainted PNG", async () => {
+    // The command is read from README.md; only its host:port becomes this stack's. It runs in a
+    // folder that has the repository's examples/ and a .wrangler/dev-api-key with this stack's key,
+    // so `$(cat .wrangler/dev-api-key)`, the relative paths and `--create-dirs -o` work unchanged.
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+      .map((m) => m[1])
+      .filter((b) => /^curl\b/m.test(b) && b.includes("/v1/inpaint"));
+    expect(blocks, "README.md has a ```sh block with the curl call to /v1/inpaint").toHaveLength(1);
+    const cmd = blocks[0];
+    expect(cmd).toContain("http://127.0.0.1:8787/v1/inpaint");
+    const files = [...cmd.matchAll(/(image|mask)=@(\S+)/g)].map((m) => [m[1], m[2]]);
+    expect(files.map(([k]) => k)).toEqual(["image", "mask"]);
+    const outArg = cmd.match(/-o\s+(\S+)/)?.[1];
+    expect(outArg).toBeDefined();
+    const dir = mkdtempSync(join(persist, "readme-"));
+    symlinkSync(join(ROOT, "examples"), join(dir, "examples"));
+    mkdirSync(join(dir, ".wrangler"));
+    writeFileSync(join(dir, ".wrangler", "dev-api-key"), `${stack.apiKey}\n`);
+    execFileSync("bash", ["-euo", "pipefail", "-c", cmd.replaceAll("http://127.0.0.1:8787", stack.edgeUrl)], { cwd: dir });
+    const [image, mask] = await Promise.all(files.map(async ([, f]) => (await decodeImage(readFileSync(join(dir, f)), f)).image));
+    const result = (await decodeImage(readFileSync(join(dir, outArg as string)), "output")).image;
+    expect([result.width, result.height]).toEqual([image.width, image.height]);
+    // Inpainted: the hole changed, every pixel outside it is the input's.
+    let changedIn = 0;
+    let changedOut = 0;
+    for (let i = 0; i < image.width * image.height; i++) {
+      const differs = [0, 1, 2].some((c) => result.data[i * 4 + c] !== image.data[i * 4 + c]);
+      if (mask.data[i * 4] > 127) changedIn += differs ? 1 : 0;
+      else changedOut += differs ? 1 : 0;
+    }
+    expect(changedOut).toBe(0);
+    expect(changedIn).toBeGreaterThan(0);
   });
 });
 
@@ -375,11 +384,11 @@ describe("every error class, from a real bad request", () => {
     await problem(await post(inpaintForm(p.image, p.mask), { Authorization: "Bearer wrong" }), 401, "unauthorized");
   });
 
-  it("413 for a 50000x50000 PNG header, from the header alone, in under a second", async () => {
+  it("413 for a 50000x50000 PNG header, from the header alone", async () => {
+    // 33 bytes of signature and IHDR: a decode would fail as undecodable-image, so the 413 can
+    // only come from the header.
     const bomb = pngHeaderOnly(50000, 50000);
-    const t = performance.now();
     const doc = await problem(await post(inpaintForm(bomb, bomb)), 413, "image-too-large");
-    expect(performance.now() - t).toBeLessThan(1000);
     expect(String(doc.detail)).toMatch(/50000x50000/);
   });
 
