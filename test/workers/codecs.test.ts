@@ -28,7 +28,8 @@ describe("codecs in workerd", () => {
   });
 
   it("refuses a 50000x50000 PNG from its header alone", () => {
-    const t = performance.now();
+    // 33 bytes, signature and IHDR only: there is nothing to decode, so image-too-large (not
+    // undecodable-image) shows the refusal came from the header, before any pixel buffer.
     const e = (() => {
       try {
         inspectUpload(pngHeaderOnly(50000, 50000), "image", limits, ["png", "jpeg"]);
@@ -39,6 +40,5 @@ describe("codecs in workerd", () => {
     expect(e).toBeInstanceOf(Problem);
     expect(e.kind).toBe("image-too-large");
     expect(e.extensions).toMatchObject({ width: 50000, height: 50000 });
-    expect(performance.now() - t).toBeLessThan(1000);
   });
 });

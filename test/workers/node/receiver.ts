@@ -14,6 +14,8 @@ export interface Recorded {
   body: string;
   at: number;
   status: number;
+  /** Whether the response has been sent (false while a `delayMs` holds it). */
+  answered: boolean;
 }
 
 /** name -> [type, address]: public, private, rebinding to loopback, private IPv6. */
@@ -44,12 +46,13 @@ export async function startReceiver(): Promise<{ url: string; close(): Promise<v
     c.req.raw.headers.forEach((v, k) => {
       headers[k.toLowerCase()] = v;
     });
-    const record: Recorded = { headers, body: await c.req.text(), at: Date.now(), status: 0 };
+    const record: Recorded = { headers, body: await c.req.text(), at: Date.now(), status: 0, answered: false };
     const failing = list.length < (b.failFirst ?? 0);
     list.push(record);
     record.status = failing ? (b.failStatus ?? 500) : (b.status ?? 204);
     if (b.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
     const extra: Record<string, string> = failing && b.retryAfter !== undefined ? { "Retry-After": b.retryAfter } : {};
+    record.answered = true;
     return c.body(null, record.status as 204, extra);
   });
 
