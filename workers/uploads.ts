@@ -65,9 +65,33 @@ export async function uploadHeader(env: Bindings, owner: string, id: string): Pr
   return h;
 }
 
-/** Deletes `owner`'s upload `id`; 404 upload-not-found when they hold none. */
+/** How long a deletion's claim is kept (it only matters while concurrent DELETEs overlap). */
+const DELETION_CLAIM_MS = 86_400_000;
+
+/**
+ * Deletes `owner`'s upload `id`; 404 upload-not-found when they hold none. Atomic: the stored
+ * version is claimed in D1 first (R2 has no conditional delete), so of concurrent DELETEs one
+ * answers 204 and the others 404, as if they had come after it.
+ */
 export async function deleteUpload(env: Bindings, owner: string, id: string): Promise<void> {
   const key = uploadKey(owner, id);
-  if (!(await env.BLOBS.head(key))) throw notFound(id);
-  await env.BLOBS.delete(key);
+  const head = await env.BLOBS.head(key);
+  if (!head) throw notFound(id);
+  const now = Date.now();
+  const [, claim] = await env.DB.batch([
+    env.DB.prepare("DELETE FROM upload_deletions WHERE deleted_at < ?").bind(now - DELETION_CLAIM_MS),
+    env.DB.prepare("INSERT INTO upload_deletions (key, version, deleted_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").bind(
+      key,
+      head.version,
+      now,
+    ),
+  ]);
+  if (claim.meta.changes !== 1) throw notFound(id);
+  try {
+    await env.BLOBS.delete(key);
+  } catch (e) {
+    // Not deleted after all: give the claim back, so a retry can succeed.
+    await env.DB.prepare("DELETE FROM upload_deletions WHERE key = ? AND version = ?").bind(key, head.version).run();
+    throw e;
+  }
 }

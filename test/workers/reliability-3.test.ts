@@ -231,3 +231,63 @@ describe("item 9: an unknown integration answers exactly as a bad signature", ()
     }
   });
 });
+
+describe("item 15: small ones", () => {
+  it("concurrent DELETEs of one upload: exactly one 204, the rest 404; then it is gone", async () => {
+    const a = await newAccount(1, "deleter");
+    const up = new FormData();
+    up.append("file", new Blob([(await encodeImage(photo(12, 10), "png", 90)) as Uint8Array<ArrayBuffer>]), "x.png");
+    const stored = await call("/v1/uploads", { method: "POST", body: up, headers: a.headers });
+    expect(stored.status).toBe(201);
+    const { id } = (await stored.json()) as { id: string };
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => call(`/v1/uploads/${id}`, { method: "DELETE", headers: a.headers })),
+    );
+    const statuses = answers.map((r) => r.status).sort();
+    expect(statuses).toEqual([204, 404, 404, 404, 404, 404, 404, 404]);
+    for (const r of answers) if (r.status === 404) await expectProblem(r, 404, "upload-not-found");
+    expect((await call(`/v1/uploads/${id}`, { method: "DELETE", headers: a.headers })).status).toBe(404);
+    // Stored again, it can be deleted again (the claim is per stored version).
+    const up2 = new FormData();
+    up2.append("file", new Blob([(await encodeImage(photo(12, 10), "png", 90)) as Uint8Array<ArrayBuffer>]), "x.png");
+    expect((await call("/v1/uploads", { method: "POST", body: up2, headers: a.headers })).status).toBe(201);
+    expect((await call(`/v1/uploads/${id}`, { method: "DELETE", headers: a.headers })).status).toBe(204);
+  });
+
+  it("responses that carry a secret are Cache-Control: no-store", async () => {
+    const a = await newAccount(1, "secrets");
+    const admin = { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" };
+    const responses: [string, Response][] = [
+      ["GET /v1/webhooks/default/secret", await call("/v1/webhooks/default/secret", { headers: a.headers })],
+      [
+        "POST /v1/webhooks/default/secret/rotate",
+        await call("/v1/webhooks/default/secret/rotate", { method: "POST", headers: a.headers }),
+      ],
+      [
+        "POST /v1/tokens",
+        await call("/v1/tokens", {
+          method: "POST",
+          headers: { ...a.headers, "Content-Type": "application/json" },
+          body: JSON.stringify({ origin: "https://app.example" }),
+        }),
+      ],
+      [
+        "POST /v1/admin/accounts",
+        await call("/v1/admin/accounts", { method: "POST", headers: admin, body: JSON.stringify({ name: "x", credits: 0 }) }),
+      ],
+      ["POST /v1/admin/accounts/{id}/keys", await call(`/v1/admin/accounts/${a.id}/keys`, { method: "POST", headers: admin })],
+      [
+        "POST /v1/admin/integrations",
+        await call("/v1/admin/integrations", {
+          method: "POST",
+          headers: admin,
+          body: JSON.stringify({ name: `r3-secret-${crypto.randomUUID().slice(0, 8)}`, account_id: a.id }),
+        }),
+      ],
+    ];
+    for (const [route, res] of responses) {
+      expect(res.status, route).toBeLessThan(300);
+      expect(res.headers.get("cache-control"), route).toBe("no-store");
+    }
+  });
+});

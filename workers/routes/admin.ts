@@ -20,6 +20,7 @@ import type { AppEnv, AppInstance } from "../app-env.ts";
 import { bearerToken, keyMatches } from "../auth.ts";
 import { createAccount, createKey, getAccount, listKeys, revokeKey } from "../billing/accounts.ts";
 import { appendEntry, ledgerPage } from "../billing/ledger.ts";
+import { noStore } from "../no-store.ts";
 import { problemResponses } from "../openapi.ts";
 
 export const requireAdmin = (): MiddlewareHandler<AppEnv> => async (c, next) => {
@@ -120,14 +121,16 @@ export function registerAdmin(app: AppInstance): void {
 
   app.use("/v1/admin/*", requireAdmin());
 
-  app.post("/v1/admin/accounts", async (c) => c.json(await createAccount(c.env.DB, await jsonBody(c, CreateAccount)), 201));
+  app.post("/v1/admin/accounts", noStore(), async (c) =>
+    c.json(await createAccount(c.env.DB, await jsonBody(c, CreateAccount)), 201),
+  );
 
   app.get("/v1/admin/accounts/:id", async (c) => {
     const a = await accountOr404(c, c.req.param("id"));
     return c.json({ ...a, keys: await listKeys(c.env.DB, a.id) });
   });
 
-  app.post("/v1/admin/accounts/:id/keys", async (c) => {
+  app.post("/v1/admin/accounts/:id/keys", noStore(), async (c) => {
     const a = await accountOr404(c, c.req.param("id"));
     return c.json(await createKey(c.env.DB, a.id), 201);
   });

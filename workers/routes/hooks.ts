@@ -16,6 +16,7 @@ import { limitBody } from "../body-limit.ts";
 import { createJob } from "../jobs/create.ts";
 import { jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobView } from "../jobs/view.ts";
+import { noStore } from "../no-store.ts";
 import { problemResponses } from "../openapi.ts";
 import { edgePlugins } from "../plugins/index.ts";
 import { enforceRateLimit } from "../ratelimit.ts";
@@ -95,7 +96,7 @@ export function registerHooks(app: AppInstance): void {
     },
   });
 
-  app.post("/v1/admin/integrations", requireAdmin(), async (c) => {
+  app.post("/v1/admin/integrations", requireAdmin(), noStore(), async (c) => {
     const body = await jsonBody(c, CreateIntegration);
     if (!(await getAccount(c.env.DB, body.account_id))) throw new Problem("not-found", `no account ${body.account_id}`);
     const plugins = await edgePlugins(c.env);

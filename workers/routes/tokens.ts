@@ -11,6 +11,7 @@ import { configuredKeys, requireApiKey } from "../auth.ts";
 import { mintToken } from "../browser-tokens.ts";
 import { sha256Hex } from "../cache.ts";
 import { invalidOptions } from "../form.ts";
+import { noStore } from "../no-store.ts";
 import { problemResponses, rateLimitHeaders } from "../openapi.ts";
 
 export function registerTokens(app: AppInstance): void {
@@ -35,7 +36,7 @@ export function registerTokens(app: AppInstance): void {
     },
   });
 
-  app.post("/v1/tokens", requireApiKey(), async (c) => {
+  app.post("/v1/tokens", requireApiKey(), noStore(), async (c) => {
     let raw: unknown = {};
     const text = await c.req.text();
     if (text.trim()) {
@@ -50,7 +51,7 @@ export function registerTokens(app: AppInstance): void {
     return c.json(await mintToken(c.env, c.get("caller"), req.data), 201);
   });
 
-  app.post("/demo/token", async (c) => {
+  app.post("/demo/token", noStore(), async (c) => {
     const devKey = configuredKeys(c.env.API_KEYS)[0];
     if (c.env.DEMO_TOKENS !== "true" || !devKey) throw new Problem("not-found", "the demo token route is off (DEMO_TOKENS)");
     const caller = { keyId: `dev:${(await sha256Hex(devKey)).slice(0, 16)}` };

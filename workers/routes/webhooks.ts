@@ -7,6 +7,7 @@ import { RotatedWebhookSecret, WebhookSecret } from "../../shared/schemas/webhoo
 import type { AppInstance } from "../app-env.ts";
 import { ownerOf, requireApiKey } from "../auth.ts";
 import type { Bindings } from "../env.ts";
+import { noStore } from "../no-store.ts";
 import { problemResponses, rateLimitHeaders } from "../openapi.ts";
 import { currentSecret, rotateSecret } from "../webhooks/secrets.ts";
 
@@ -36,7 +37,7 @@ export function registerWebhooks(app: AppInstance): void {
     },
   });
 
-  app.get("/v1/webhooks/default/secret", requireApiKey(), async (c) =>
+  app.get("/v1/webhooks/default/secret", requireApiKey(), noStore(), async (c) =>
     c.json({ key: await currentSecret(c.env.DB, ownerOf(c.get("caller"))) }),
   );
 
@@ -55,7 +56,7 @@ export function registerWebhooks(app: AppInstance): void {
     },
   });
 
-  app.post("/v1/webhooks/default/secret/rotate", requireApiKey(), async (c) =>
+  app.post("/v1/webhooks/default/secret/rotate", requireApiKey(), noStore(), async (c) =>
     c.json(await rotateSecret(c.env.DB, ownerOf(c.get("caller")), secretOverlapSeconds(c.env) * 1000)),
   );
 }
