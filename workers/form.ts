@@ -105,6 +105,20 @@ function oneOf(a: string, b: string, hasA: boolean, hasB: boolean): void {
   if (!hasA && !hasB) throw new Problem("bad-request", `missing form field "${a}" (or "${b}")`, { field: a });
 }
 
+/**
+ * An empty field is an absent one: a text field that is empty (or blank) and a file part with no
+ * name and no bytes, as HTML forms and Swagger UI's "Try it out" send for what was left blank
+ * (`image_id=`, `model=`). A named file of zero bytes stays: it is an upload, and a bad one.
+ */
+function withoutEmptyFields(sent: FormData): FormData {
+  const form = new FormData();
+  for (const [k, v] of sent.entries() as unknown as Iterable<[string, FormValue]>) {
+    if (typeof v === "string" ? v.trim() === "" : v.size === 0 && v.name === "") continue;
+    form.append(k, v);
+  }
+  return form;
+}
+
 /** Reads the request's form. 415 when it is not multipart, 400 when it is malformed. */
 export async function readInpaintForm(req: Request, extra: readonly string[] = []): Promise<InpaintForm> {
   const type = (req.headers.get("content-type") ?? "").toLowerCase();
@@ -116,12 +130,13 @@ export async function readInpaintForm(req: Request, extra: readonly string[] = [
         accepted: ["multipart/form-data"],
       },
     );
-  let form: FormData;
+  let sent: FormData;
   try {
-    form = await req.formData();
+    sent = await req.formData();
   } catch (e) {
     throw new Problem("bad-request", `the multipart body could not be parsed (${(e as Error)?.message ?? e})`);
   }
+  const form = withoutEmptyFields(sent);
   // Maps, not objects: a field named __proto__ must stay a field (and an unknown option).
   const fields = new Map<string, string>();
   const extras = new Map<string, string>();

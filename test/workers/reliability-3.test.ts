@@ -291,3 +291,53 @@ describe("item 15: small ones", () => {
     }
   });
 });
+
+describe("also: empty multipart fields are absent (Swagger UI's Try it out)", () => {
+  const W = 16;
+  const H = 12;
+  const files = (async () => ({
+    image: await encodeImage(photo(W, H), "png", 90),
+    mask: await encodeImage(boxMask(W, H, { x: 3, y: 3, width: 5, height: 4 }), "png", 90),
+  }))();
+
+  it("image and mask with image_id=, mask_shapes=, model= and blank options: 200, as without them", async () => {
+    const { image, mask } = await files;
+    const a = await newAccount(5, "swagger");
+    const f = new FormData();
+    f.append("image", new Blob([image as Uint8Array<ArrayBuffer>], { type: "image/png" }), "image.png");
+    f.append("mask", new Blob([mask as Uint8Array<ArrayBuffer>], { type: "image/png" }), "mask.png");
+    for (const name of ["image_id", "mask_shapes", "model", "seed", "mask_resize", "output_format", "webhook"])
+      f.append(name, "");
+    f.append("dilate", "  ");
+    const res = await call("/v1/inpaint", { method: "POST", body: f, headers: a.headers });
+    expect(res.status, await res.clone().text()).toBe(200);
+  });
+
+  it("an empty, unnamed file part is absent too: mask_shapes beside it is the mask", async () => {
+    const { image } = await files;
+    const a = await newAccount(5, "swagger");
+    const f = new FormData();
+    f.append("image", new Blob([image as Uint8Array<ArrayBuffer>], { type: "image/png" }), "image.png");
+    f.append("mask", new Blob([], { type: "application/octet-stream" }), "");
+    f.append("mask_shapes", JSON.stringify({ shapes: [{ type: "rect", x: 2, y: 2, width: 4, height: 4 }] }));
+    const res = await call("/v1/inpaint", { method: "POST", body: f, headers: a.headers });
+    expect(res.status, await res.clone().text()).toBe(200);
+  });
+
+  it("a blank form is still 400 missing image, and a named empty file is still an upload (4xx, not absent)", async () => {
+    const a = await newAccount(5, "swagger");
+    const blank = new FormData();
+    blank.append("image_id", "");
+    blank.append("model", "");
+    const res = await call("/v1/inpaint", { method: "POST", body: blank, headers: a.headers });
+    const doc = await expectProblem(res, 400, "bad-request");
+    expect(doc.detail).toMatch(/missing form field "image"/);
+    const { mask } = await files;
+    const f = new FormData();
+    f.append("image", new Blob([]), "photo.png");
+    f.append("mask", new Blob([mask as Uint8Array<ArrayBuffer>]), "mask.png");
+    const empty = await call("/v1/inpaint", { method: "POST", body: f, headers: a.headers });
+    expect(empty.status).toBeGreaterThanOrEqual(400);
+    expect(empty.status).toBeLessThan(500);
+  });
+});
