@@ -206,12 +206,39 @@ def summarise(rows: list[dict]) -> dict:
     return s
 
 
+_PREFILL_SCORES: dict = {}
+
+
 @torch.no_grad()
 def quick_eval(gen, folder: str, n: int, device) -> dict:
-    """Centre-hole metrics on the first n images of a split: what the trainer tracks (val)."""
+    """What the trainer tracks on the first n images of a split (val): the centre-hole metrics at
+    the top level (checkpoint selection), the free-form ones under `freeform`, and, for a residual
+    model, `contribution`: the network's hole-PSNR over its own pre-fill, per mask kind (dB)."""
     imgs = eval_images(folder, n)
-    masks = eval_masks("center", *imgs[0].shape[:2], len(imgs))
-    return summarise([score(run_model(gen, im, m, device), im, m) for im, m in zip(imgs, masks)])
+    out: dict = {}
+    for kind in KINDS:
+        masks = eval_masks(kind, *imgs[0].shape[:2], len(imgs))
+        s = summarise([score(run_model(gen, im, m, device), im, m) for im, m in zip(imgs, masks)])
+        if kind == "center":
+            out.update(s)
+        else:
+            out[kind] = s
+        fill = getattr(gen, "fill", "zero")
+        key = (str(folder), len(imgs), fill, kind)
+        if key not in _PREFILL_SCORES:
+            pre = prefill_outputs(fill, imgs, masks)
+            _PREFILL_SCORES[key] = None if pre is None else summarise(
+                [score(o, im, m) for o, im, m in zip(pre, imgs, masks)])
+        if _PREFILL_SCORES[key] is not None:
+            out.setdefault("contribution", {})[kind] = round(s["hole_psnr"] - _PREFILL_SCORES[key]["hole_psnr"], 3)
+    out["score"] = selection_score(out)
+    return out
+
+
+def selection_score(m: dict) -> float:
+    """What checkpoints are chosen by, on val: the mean hole-PSNR over both mask kinds (a model
+    must fill big centre holes and thin strokes alike). Old records without free-form: centre."""
+    return round((m["hole_psnr"] + m["freeform"]["hole_psnr"]) / 2, 3) if "freeform" in m else m["hole_psnr"]
 
 
 def full_eval(models: dict, folder: str | Path, n: int | None = None, device="cpu", baselines: bool | Sequence[str] = True,

@@ -53,15 +53,26 @@ def bbox_weights(n: int, h: int, w: int, bboxes, device) -> tuple[torch.Tensor, 
     return region, area
 
 
-def stage1_losses(pred, gt, mask, mw, region, area, recon_w: float = 1.68, ae_w: float = 1.44) -> dict:
-    """recon = recon_w * mean_over_region(|gt-pred| * Mw); ae = ae_w * mean(|gt-pred|*(1-M))/mean(1-M).
+def stage1_losses(pred, gt, mask, mw, region, area, recon_w: float = 1.68, ae_w: float = 1.44,
+                  norm: str = "l1") -> dict:
+    """recon = recon_w * mean_over_region(d(gt, pred) * Mw); ae = ae_w * mean(|gt-pred|*(1-M))/mean(1-M).
 
-    Both use the raw prediction, not the composite (as the TF code does).
+    Both use the raw prediction, not the composite (as the TF code does). `norm`: "l1" (the paper),
+    "l2" (squared error), or "l1+l2" (their sum: L2 pulls big structural errors, L1 keeps the
+    gradient alive once errors are small). Pass `mw = mask` and `region = 1` for uniform hole weights.
     """
-    diff = (gt - pred).abs()
+    err = gt - pred
+    if norm == "l1":
+        d = err.abs()
+    elif norm == "l2":
+        d = err * err
+    elif norm == "l1+l2":
+        d = err.abs() + err * err
+    else:
+        raise ValueError(f"norm must be l1, l2 or l1+l2, got {norm!r}")
     n = pred.shape[0]
-    recon = ((diff * mw * region).sum(dim=(1, 2, 3)) / (area * 3)).mean()
+    recon = ((d * mw * region).sum(dim=(1, 2, 3)) / (area * 3)).mean()
     known = 1 - mask
-    ae = (diff * known).mean() / known.mean().clamp(min=1e-6)
+    ae = (err.abs() * known).mean() / known.mean().clamp(min=1e-6)
     total = recon_w * recon + ae_w * ae
     return {"total": total, "recon": recon.detach(), "ae": ae.detach(), "n": n}

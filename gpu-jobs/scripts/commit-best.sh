@@ -15,21 +15,28 @@ for run in "${runs[@]}"; do
   better=$(cd "$ROOT/gpu-jobs" && "$PY" - "$best" "$dest" <<'PYEOF'
 import sys, torch
 from model.provenance import verify_checkpoint
+from model.evaluate import quick_eval, selection_score
+from model.train import load_generator
 new = torch.load(sys.argv[1], map_location="cpu")
 verify_checkpoint(new, sys.argv[1])
 try:
     old = torch.load(sys.argv[2], map_location="cpu")
-    old_v = old["metrics"]["hole_psnr"]
+    old_m = old["metrics"]
+    if "freeform" not in old_m:  # chosen by centre holes only: score it the way the new one was
+        gen, _ = load_generator(sys.argv[2])
+        old_m = quick_eval(gen.eval(), new["config"]["val"], int(new["config"].get("eval_n", 24)), "cpu")
+    old_v = selection_score(old_m)
 except FileNotFoundError:
     old_v = float("-inf")
-print("yes" if new["metrics"]["hole_psnr"] > old_v else "no", new["step"], new["metrics"]["hole_psnr"], old_v)
+new_v = selection_score(new["metrics"])
+print("yes" if new_v > old_v else "no", new["step"], new_v, old_v)
 PYEOF
 )
   read -r ok step val old <<<"$better"
   if [ "$ok" = yes ]; then
     mkdir -p "$(dirname "$dest")" && cp "$best" "$dest"
     git -C "$ROOT" add "$dest"
-    git -C "$ROOT" commit -q -m "checkpoint $run: step $step, val centre hole-PSNR $val (was $old)" -- "$dest"
+    git -C "$ROOT" commit -q -m "checkpoint $run: step $step, val hole-PSNR (centre + free-form)/2 $val (was $old)" -- "$dest"
     echo "$run: committed step $step (val $val > $old)"
   else
     echo "$run: step $step val $val does not beat the committed $old"

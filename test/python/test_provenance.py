@@ -87,11 +87,20 @@ def test_a_step_without_a_logged_val_evaluation_is_refused(run, tmp_path):
 
 def test_precision_is_picked_by_detection(monkeypatch):
     import model.train as T
+    cpu = torch.device("cpu")
     monkeypatch.setattr(T, "cpu_flags", lambda: {"avx2", "avx512f", "amx_bf16", "amx_tile"})
-    assert resolve_precision("auto", "auto", torch.device("cpu")) == ("bf16", "on")
+    assert resolve_precision("auto", "auto", cpu)[:2] == ("bf16", "on")
+    # AVX512-BF16 (Zen 4/5) counts too, and a timing probe has the last word.
+    monkeypatch.setattr(T, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"})
+    assert resolve_precision("auto", "auto", cpu)[:2] == ("bf16", "on")
+    slow_bf16 = {"fp32": 5.0, "bf16": 2.0}
+    assert resolve_precision("auto", "auto", cpu, lambda p, cl: slow_bf16[p]) == ("fp32", "off", slow_bf16)
+    fast_bf16 = {"fp32": 2.0, "bf16": 5.0}
+    assert resolve_precision("auto", "auto", cpu, lambda p, cl: fast_bf16[p]) == ("bf16", "on", fast_bf16)
     monkeypatch.setattr(T, "cpu_flags", lambda: {"avx2", "fma"})
-    assert resolve_precision("auto", "auto", torch.device("cpu")) == ("fp32", "off")
-    assert resolve_precision("bf16", "off", torch.device("cpu")) == ("bf16", "off")
+    never = lambda p, cl: pytest.fail("AVX2-only CPUs are not timed: bf16 is emulated there")  # noqa: E731
+    assert resolve_precision("auto", "auto", cpu, never)[:2] == ("fp32", "off")
+    assert resolve_precision("bf16", "off", cpu)[:2] == ("bf16", "off")
     with pytest.raises(SystemExit):
         resolve_precision("fp16", "auto", torch.device("cpu"))
 
