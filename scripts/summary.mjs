@@ -13,7 +13,7 @@
 //   that did not pass counts as failed, and the file counts at least once;
 // - skipped tests are printed, and those above the runner's allowance in the skips file
 //   (default test/skips.json: {"<report>": {"allowed": N, "why": "..."}}) count as failed.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -110,7 +110,12 @@ export function summarise(dir, allowances = {}) {
     failed++;
   };
 
-  for (const c of CHECKS) {
+  // The expected checks, then any other check-* test.sh wrote (a new check counts at once).
+  const extra = readdirSync(dir)
+    .filter((f) => f.startsWith("check-") && !CHECKS.includes(f.slice(6)))
+    .map((f) => f.slice(6))
+    .sort();
+  for (const c of [...CHECKS, ...extra]) {
     const p = join(dir, `check-${c}`);
     if (!existsSync(p)) {
       failRow(`check-${c}`, "missing (the check never ran)");

@@ -108,6 +108,11 @@ describe("scripts/summary.mjs: the closing line", () => {
     expect(s.status).toBe(1);
   });
 
+  it("a check test.sh wrote beyond the expected ones counts too", () => {
+    expect(summarise({ "check-schemas": "pass\n" }).last).toBe("13 passed, 0 failed, 1 skipped");
+    expect(summarise({ "check-schemas": "fail\n" }).failed).toBe(1);
+  });
+
   it("an empty report file and a malformed one are failures, and the closing line is still printed", () => {
     for (const text of ["", "{not json", JSON.stringify({ numTotalTests: 2, testResults: [] }), "<testsuites/>"]) {
       const s = summarise({ "vitest-workers.json": text, "pytest.xml": text });
