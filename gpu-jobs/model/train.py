@@ -15,6 +15,7 @@ eval, and sample grids (input | output | truth) every `sample_every` steps in <o
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -69,6 +70,9 @@ class Config:
     ckpt_every: int = 100
     eval_every: int = 200
     eval_n: int = 24
+    ema: float = 0.0           # decay of an exponential moving average of the generator's weights, which
+                               # val checks, best_gen.pt and shipping use (0 = off): batches of 2
+                               # make single-step weights noisy
     max_minutes: float = 0.0   # stop cleanly after this wall time (0 = no limit)
     precision: str = "auto"    # auto | fp32 | bf16: auto = bf16 autocast where the CPU has AMX (or CUDA)
     channels_last: str = "auto"  # auto | on | off: auto = on with bf16 (measured win with AMX)
@@ -284,6 +288,7 @@ def train(cfg: Config, resume: bool) -> dict:
         gen = gen.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     s2 = None
+    ema = None
     if cfg.stage == 2:
         from .stage2 import Stage2, build_vgg, sample_batch
         vgg, vgg_info = build_vgg(cfg, device)
@@ -319,6 +324,10 @@ def train(cfg: Config, resume: bool) -> dict:
             print(f"warning: {cfg.init} was trained with fill={src.fill}; this run uses fill={cfg.fill}", file=sys.stderr)
         gen.load_state_dict(src.state_dict())
         print(f"initialised generator from {cfg.init}", file=sys.stderr)
+    if cfg.ema:  # from the weights just loaded; a resumed run restores its own average below
+        ema = copy.deepcopy(gen).requires_grad_(False)
+        if resume and last.exists() and "ema" in (ck_ema := torch.load(last, map_location=device)):
+            ema.load_state_dict(ck_ema["ema"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     data = Images(cfg.data, cfg.crop, cfg.train_short)
     log = open(out / "log.jsonl", "a")
@@ -353,6 +362,8 @@ def train(cfg: Config, resume: bool) -> dict:
         else:
             L = _stage1_step(gen, opt, data, rng, cfg, device)
             step += 1
+            if ema is not None:
+                update_ema(ema, gen, cfg.ema, step)
             seen += cfg.batch
             ips = seen / (time.time() - t0)
             bar.update(step, f"loss {L['total'].item():.4f} {ips:.2f} img/s")
@@ -362,33 +373,45 @@ def train(cfg: Config, resume: bool) -> dict:
                                       "t": round(time.time() - t_start, 1)}) + "\n")
                 log.flush()
         if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
-            write_samples(gen, sample_gt, sample_mask_, out / "samples" / f"step{step:07d}.png", device)
+            write_samples(ema if ema is not None else gen, sample_gt, sample_mask_, out / "samples" / f"step{step:07d}.png", device)
         timeout = cfg.max_minutes and (time.time() - t_start) > cfg.max_minutes * 60
         if step % cfg.eval_every == 0 or step == cfg.steps or timeout:
             gen.eval()
-            metrics = quick_eval(gen, cfg.val, cfg.eval_n, device)
+            judged = ema if ema is not None else gen  # what best_gen.pt will hold
+            judged.eval()
+            metrics = quick_eval(judged, cfg.val, cfg.eval_n, device)
             gen.train()
             log.write(json.dumps({"step": step, "eval": metrics}) + "\n")
             log.flush()
             print(f"\nstep {step} held-out {metrics}", file=sys.stderr)
             if selection_score(metrics) > selection_score(best):  # mean of both mask kinds (evaluate.py)
                 best = {**metrics, "step": step}
-                save_generator(out / "best_gen.pt", gen, cfg, step, metrics)
+                save_generator(out / "best_gen.pt", judged, cfg, step, metrics)
             if s2 is not None:  # a GAN trades PSNR for texture: keep the latest generator too
                 save_generator(out / "last_gen.pt", gen, cfg, step, metrics)
         if step % cfg.ckpt_every == 0 or timeout:
-            save_ckpt(last, gen, opt, step, cfg, rng, _extra(best, s2))
+            save_ckpt(last, gen, opt, step, cfg, rng, _extra(best, s2, ema))
         if timeout:
             break
-    save_ckpt(last, gen, opt, step, cfg, rng, _extra(best, s2))
+    save_ckpt(last, gen, opt, step, cfg, rng, _extra(best, s2, ema))
     log.close()
     print(f"\nstopped at step {step}; best {best}", file=sys.stderr)
     return {"step": step, "best": best}
 
 
-def _extra(best: dict, s2) -> dict:
-    """What last.pt holds besides the generator: the best metrics, and in stage 2 the critics."""
-    return {"best": best, **({"stage2": s2.state_dict()} if s2 is not None else {})}
+def _extra(best: dict, s2, ema=None) -> dict:
+    """What last.pt holds besides the generator: the best metrics, the weight average, and in stage
+    2 the critics."""
+    return {"best": best, **({"stage2": s2.state_dict()} if s2 is not None else {}),
+            **({"ema": ema.state_dict()} if ema is not None else {})}
+
+
+@torch.no_grad()
+def update_ema(ema, gen, decay: float, step: int) -> None:
+    """ema <- d * ema + (1 - d) * gen, with d ramped up over the first steps (as in Keras/timm)."""
+    d = min(decay, (1 + step) / (10 + step))
+    for pe, p in zip(ema.parameters(), gen.parameters()):
+        pe.lerp_(p.detach(), 1 - d)
 
 
 def _stage1_step(gen, opt, data, rng, cfg, device) -> dict:
