@@ -3,11 +3,13 @@
  * prefix lookup + constant-time SHA-256 comparison) and are metered. The optional API_KEYS
  * secret (comma-separated) holds unmetered dev keys: no account, no credits, still rate-limited;
  * they are compared as SHA-256 digests in constant time. Every accepted request is counted
- * against its key's rate limit (workers/ratelimit.ts).
+ * against its key's rate limit (workers/ratelimit.ts), every refused one against its client
+ * address and key prefix (workers/auth-failures.ts).
  */
 import type { MiddlewareHandler } from "hono";
 import { Problem } from "../shared/problems.ts";
 import type { AppEnv } from "./app-env.ts";
+import { refuseAuth, refuseIfSpent } from "./auth-failures.ts";
 import { findKey } from "./billing/accounts.ts";
 import { isBrowserToken, tokenCaller } from "./browser-tokens.ts";
 import { sha256Hex } from "./cache.ts";
@@ -45,9 +47,17 @@ export const bearerToken = (header: string | undefined): string | undefined =>
 export const requireApiKey = (): MiddlewareHandler<AppEnv> => async (c, next) => {
   const presented = bearerToken(c.req.header("authorization"));
   if (!presented) throw new Problem("unauthorized", "send your API key as `Authorization: Bearer <key>`");
+  // Failed attempts are counted and limited (workers/auth-failures.ts), before the lookup.
+  refuseIfSpent(c, "key", presented);
   if (isBrowserToken(presented)) {
     // A short-lived browser token (POST /v1/tokens) acts for its key, on its scopes' routes only.
-    const t = await tokenCaller(c, presented, configuredKeys(c.env.API_KEYS));
+    let t: Awaited<ReturnType<typeof tokenCaller>>;
+    try {
+      t = await tokenCaller(c, presented, configuredKeys(c.env.API_KEYS));
+    } catch (e) {
+      if (e instanceof Problem && e.kind === "unauthorized") return refuseAuth(c, "key", presented, e);
+      throw e;
+    }
     c.set("caller", t.caller);
     await enforceRateLimit(c, t.caller.keyId, t.rateLimit);
     return next();
@@ -57,7 +67,7 @@ export const requireApiKey = (): MiddlewareHandler<AppEnv> => async (c, next) =>
   if (owner) caller = { keyId: owner.keyId, accountId: owner.accountId };
   else if (await keyMatches(presented, configuredKeys(c.env.API_KEYS)))
     caller = { keyId: `dev:${(await sha256Hex(presented)).slice(0, 16)}` };
-  else throw new Problem("unauthorized", "the API key is not valid (or has been revoked)");
+  else return refuseAuth(c, "key", presented, new Problem("unauthorized", "the API key is not valid (or has been revoked)"));
   c.set("caller", caller);
   await enforceRateLimit(c, caller.keyId, owner?.rateLimit);
   await next();

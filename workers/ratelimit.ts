@@ -42,6 +42,34 @@ export class RateLimiter extends DurableObject {
       windowS,
     };
   }
+
+  /**
+   * Like `hit`, but the window opens at the first event it counts (not on a clock boundary), so
+   * a burst is never split in two by a window edge: what failed authentication is counted with
+   * (workers/auth-failures.ts; a counter is used for one or the other, never both).
+   */
+  hitFromFirst(limit: number, windowS: number): RateDecision {
+    const kv = this.ctx.storage.kv;
+    const now = Date.now();
+    const windowMs = windowS * 1000;
+    const opened = kv.get<number>("opened");
+    const fresh = opened === undefined || now >= opened + windowMs;
+    const start = fresh ? now : opened;
+    const count = fresh ? 0 : (kv.get<number>("count") ?? 0);
+    const allowed = count < limit;
+    if (allowed) {
+      kv.put("opened", start);
+      kv.put("count", count + 1);
+    }
+    const used = allowed ? count + 1 : count;
+    return {
+      allowed,
+      limit,
+      remaining: Math.max(0, limit - used),
+      resetS: Math.max(1, Math.ceil((start + windowMs - now) / 1000)),
+      windowS,
+    };
+  }
 }
 
 const positiveInt = (raw: string | undefined, fallback: number) => {

@@ -341,3 +341,57 @@ describe("also: empty multipart fields are absent (Swagger UI's Try it out)", ()
     expect(empty.status).toBeLessThan(500);
   });
 });
+
+describe("item 8: failed authentication is rate-limited", () => {
+  const LIMIT = 20; // AUTH_FAILURE_LIMIT in wrangler.toml
+  const hex = (n: number) => n.toString(16).padStart(8, "0");
+  const get = (path: string, token: string, ip?: string) =>
+    call(path, { headers: { Authorization: `Bearer ${token}`, ...(ip ? { "CF-Connecting-IP": ip } : {}) } });
+
+  async function burst(n: number, request: (i: number) => Promise<Response>) {
+    const out: Response[] = [];
+    for (let i = 0; i < n; i++) out.push(await request(i));
+    return out;
+  }
+
+  it("wrong API keys from one address: 401 up to the limit, then 429 with Retry-After and RateLimit headers; a good key from there too", async () => {
+    const a = await newAccount(1, "victim");
+    const good = a.headers.Authorization.slice("Bearer ".length);
+    const ip = "198.51.100.77";
+    const answers = await burst(LIMIT + 5, (i) => get("/v1/usage", `wrong-key-${i}`, ip));
+    expect(answers.slice(0, LIMIT).map((r) => r.status)).toEqual(Array(LIMIT).fill(401));
+    expect(answers.slice(LIMIT).map((r) => r.status)).toEqual(Array(5).fill(429));
+    const last = answers[answers.length - 1];
+    await expectProblem(last, 429, "rate-limited");
+    expect(Number(last.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(last.headers.get("ratelimit-policy")).toBe(`"auth-failures";q=${LIMIT};w=60`);
+    expect(last.headers.get("ratelimit")).toMatch(/^"auth-failures";r=0;t=\d+$/);
+    expect(answers[0].headers.get("ratelimit")).toMatch(new RegExp(`^"auth-failures";r=${LIMIT - 1};t=\\d+$`));
+    // From that address even a good key is refused now, before it is checked; from another it works.
+    expect((await get("/v1/usage", good, ip)).status).toBe(429);
+    expect((await get("/v1/usage", good, "198.51.100.78")).status).toBe(200);
+  });
+
+  it("wrong secrets for one key prefix, from anywhere: 429 past the limit, and the other prefixes are untouched", async () => {
+    const prefix = `gmk_${hex(Math.floor(Math.random() * 2 ** 32))}`;
+    const answers = await burst(LIMIT + 3, (i) => get("/v1/usage", `${prefix}${hex(i).repeat(4)}`));
+    expect(answers.map((r) => r.status)).toEqual([...Array(LIMIT).fill(401), 429, 429, 429]);
+    const a = await newAccount(1, "bystander");
+    expect((await call("/v1/usage", { headers: a.headers })).status).toBe(200);
+  });
+
+  it("wrong admin tokens from one address: 429 past the limit; the admin token from another address works", async () => {
+    const ip = "203.0.113.99";
+    const answers = await burst(LIMIT + 2, (i) => get("/v1/admin/accounts/acct_x", `not-the-admin-token-${i}`, ip));
+    expect(answers.map((r) => r.status)).toEqual([...Array(LIMIT).fill(401), 429, 429]);
+    await expectProblem(answers[LIMIT], 429, "rate-limited");
+    expect((await get("/v1/admin/accounts/acct_x", testEnv.ADMIN_TOKEN, ip)).status).toBe(429);
+    expect((await get("/v1/admin/accounts/acct_x", testEnv.ADMIN_TOKEN, "203.0.113.100")).status).toBe(404);
+  });
+
+  it("no credential at all costs nothing and is not counted", async () => {
+    const ip = "192.0.2.200";
+    const answers = await burst(LIMIT + 2, () => call("/v1/usage", { headers: { "CF-Connecting-IP": ip } }));
+    expect(new Set(answers.map((r) => r.status))).toEqual(new Set([401]));
+  });
+});

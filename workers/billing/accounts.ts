@@ -7,7 +7,7 @@ import type { Account, ApiKeyInfo, CreateAccount, CreatedAccount, CreatedKey } f
 import { appendEntry } from "./ledger.ts";
 
 export const KEY_PREFIX_LENGTH = 12;
-const KEY_PATTERN = /^gmk_[0-9a-f]{40}$/;
+export const KEY_PATTERN = /^gmk_[0-9a-f]{40}$/;
 
 const hex = (bytes: ArrayBuffer | Uint8Array) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 const randomHex = (n: number) => hex(crypto.getRandomValues(new Uint8Array(n)));

@@ -18,6 +18,7 @@ import {
 } from "../../shared/schemas/accounts.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { bearerToken, keyMatches } from "../auth.ts";
+import { refuseAuth, refuseIfSpent } from "../auth-failures.ts";
 import { createAccount, createKey, getAccount, listKeys, revokeKey } from "../billing/accounts.ts";
 import { appendEntry, ledgerPage } from "../billing/ledger.ts";
 import { noStore } from "../no-store.ts";
@@ -26,8 +27,11 @@ import { problemResponses } from "../openapi.ts";
 export const requireAdmin = (): MiddlewareHandler<AppEnv> => async (c, next) => {
   const token = bearerToken(c.req.header("authorization"));
   if (!c.env.ADMIN_TOKEN) throw new Problem("admin-unauthorized", "this deployment has no admin token (secret ADMIN_TOKEN)");
-  if (!token || !(await keyMatches(token, [c.env.ADMIN_TOKEN])))
-    throw new Problem("admin-unauthorized", "send the admin token as `Authorization: Bearer <ADMIN_TOKEN>`");
+  const refusal = () => new Problem("admin-unauthorized", "send the admin token as `Authorization: Bearer <ADMIN_TOKEN>`");
+  if (!token) throw refusal();
+  // Failed attempts are counted and limited per client address (workers/auth-failures.ts).
+  refuseIfSpent(c, "admin", token);
+  if (!(await keyMatches(token, [c.env.ADMIN_TOKEN]))) return refuseAuth(c, "admin", token, refusal());
   await next();
 };
 
