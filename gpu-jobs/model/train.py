@@ -440,7 +440,10 @@ def _stage1_step(gen, opt, data, rng, cfg, device) -> dict:
 def autocast(cfg: Config, device):
     """bf16 autocast for the forward pass when the run's precision is bf16 (losses stay fp32)."""
     dev = getattr(device, "type", str(device))
-    return torch.autocast(dev, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    # Stage 2 runs the generator under no_grad for the critics, then with grad: autocast's weight
+    # cache would hand the second pass the bf16 weights cast without grad (torch 1.13), and the
+    # generator loss would have no graph at all. Stage 1 always has grad: keep the cache.
+    return torch.autocast(dev, dtype=torch.bfloat16, enabled=cfg.precision == "bf16", cache_enabled=cfg.stage == 1)
 
 
 def _flag_bool(v: str) -> bool:
