@@ -151,13 +151,33 @@ FILL_DEVIATIONS = {
 }
 
 
+def recipe(cfg: dict, fill: str) -> tuple[dict, list[str]]:
+    """The stage-1 loss weights and the recipe's deviations from the paper, for a manifest."""
+    weights, norm = cfg.get("recon_weights", "confidence"), cfg.get("recon_norm", "l1")
+    hole = "confidence_recon" if (weights, norm) == ("confidence", "l1") else f"hole_{norm.replace('+', '_')}_{weights}"
+    losses = {hole: float(cfg.get("recon_w", 1.68)), "known_l1": float(cfg.get("ae_w", 1.44))}
+    notes = [FILL_DEVIATIONS[fill]]
+    if fill != "zero":
+        notes.append("the residual is masked to the hole (pred = fill + M x residual), so the known-region L1 "
+                     "never sees it (it shrank every layer to zero output otherwise)")
+    if weights == "uniform":
+        notes.append("hole loss weights every hole pixel alike (the paper: confidence-driven weights)")
+    if norm != "l1":
+        notes.append(f"hole loss {norm} (the paper: L1)")
+    if cfg.get("train_short"):
+        notes.append(f"training images downscaled to a {cfg['train_short']}-px shorter side (the val/test scale)")
+    if cfg.get("ema"):
+        notes.append(f"shipped weights: an exponential moving average of the training weights (decay {cfg['ema']})")
+    return losses, notes
+
+
 def training_block(cfg: dict, counts: dict, steps: int, hours: float, hardware: str, fill: str) -> dict:
     """The manifest's `training` object (shared/schemas/manifest.ts) for a run of this job."""
     stage2 = int(cfg.get("stage", 1)) == 2
     ae = float(cfg.get("ae_w", 1.44)) * (float(cfg.get("ae_stage2_factor", 2.0)) if stage2 else 1.0)
-    losses = {"confidence_recon": float(cfg.get("recon_w", 1.68)), "known_l1": ae}
-    deviations = [
-        FILL_DEVIATIONS[fill],
+    losses, deviations = recipe(cfg, fill)
+    losses["known_l1"] = ae
+    deviations += [
         "per-sample masks (the official code shares one mask per batch)",
         "RGB channel order (the official TF code is BGR)",
     ]

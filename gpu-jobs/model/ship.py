@@ -31,7 +31,7 @@ from .provenance import ProvenanceError, generator_from_onnx, verify_checkpoint,
 
 HERE = Path(__file__).resolve().parent.parent  # gpu-jobs/
 sys.path.insert(0, str(HERE / "modal"))  # the pure settings of the training job: one deviation text per fill
-from train_settings import FILL_DEVIATIONS  # noqa: E402
+from train_settings import recipe  # noqa: E402
 MODELS = HERE / "models"
 MIN_GAIN_DB = 0.1  # a new version ships only when val improves at least this much (issue 16)
 BAR = {"center_over_fsr_db": 0.5, "freeform_over_fsr_db": 0.0, "sharpness": 0.5, "contribution_db": 0.5}
@@ -119,6 +119,7 @@ def main() -> None:
         raise SystemExit("refusing to ship " + a.version + ": the 0.3.0 bar is not met on the test split:\n  - " + "\n  - ".join(fails))
 
     cfg = ck["config"]
+    losses, notes = recipe(cfg, gen.fill)
     ds = json.loads((Path(a.test).parent / "dataset.json").read_text())
     training = {
         "stage": f"stage{int(cfg.get('stage', 1))}",
@@ -126,11 +127,11 @@ def main() -> None:
         "train_images": ds["counts"]["train"], "val_images": ds["counts"]["val"], "test_images": ds["counts"]["test"],
         "steps": int(ck["step"]), "batch": int(cfg["batch"]), "crop": int(cfg["crop"]), "lr": float(cfg["lr"]),
         "precision": cfg.get("precision", "fp32"), "channels_last": cfg.get("channels_last", "off"),
-        "losses": {"confidence_recon": float(cfg["recon_w"]), "known_l1": float(cfg["ae_w"])},
+        "losses": losses,
         "hardware": a.hardware, "wall_time_hours": a.hours,
         "random_vgg": bool(cfg.get("random_vgg", False)),
         "config": cfg,
-        "deviations": [FILL_DEVIATIONS[gen.fill], "per-sample masks (the official code shares one mask per batch)",
+        "deviations": [*notes, "per-sample masks (the official code shares one mask per batch)",
                        "RGB channel order (the official TF code is BGR)"],
     }
     metrics = {"split": "test", "test_images": res["_n"], "center": res["center"]["gmcnn (candidate)"],
