@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { newImage } from "../../shared/imaging/types.ts";
 import { newSecret, webhookHeaders } from "../../shared/webhooks/signature.ts";
+import { createApp } from "../../workers/app.ts";
 import { encodeImage } from "../../workers/codecs.ts";
 import { insertJob, newJobId } from "../../workers/jobs/store.ts";
 import { brokenInputsUrl } from "./broken-inputs.ts";
@@ -393,5 +394,84 @@ describe("item 8: failed authentication is rate-limited", () => {
     const ip = "192.0.2.200";
     const answers = await burst(LIMIT + 2, () => call("/v1/usage", { headers: { "CF-Connecting-IP": ip } }));
     expect(new Set(answers.map((r) => r.status))).toEqual(new Set([401]));
+  });
+});
+
+describe("item 10: one result cache, one price, whichever route asks", () => {
+  it("a job with the same image, mask and options as a sync call just before: a cache hit at the hit price", async () => {
+    const a = await newAccount(10, "cached");
+    const image = await encodeImage(photo(40, 30), "png", 90);
+    const mask = await encodeImage(boxMask(40, 30, { x: 8, y: 6, width: 10, height: 8 }), "png", 90);
+    const form = () => {
+      const f = new FormData();
+      f.append("image", new Blob([image as Uint8Array<ArrayBuffer>]), "image.png");
+      f.append("mask", new Blob([mask as Uint8Array<ArrayBuffer>]), "mask.png");
+      f.append("feather", "3");
+      return f;
+    };
+    const sync = await call("/v1/inpaint", { method: "POST", body: form(), headers: a.headers });
+    expect(sync.status).toBe(200);
+    expect(sync.headers.get("x-cache")).toBe("MISS");
+    const full = Number(sync.headers.get("x-credits-charged"));
+    const res = await call("/v1/jobs", { method: "POST", body: form(), headers: { ...a.headers, Prefer: "wait=30" } });
+    const job = (await res.json()) as { status: string; credits_charged: number; output: { cache: string } | null };
+    expect(job.status).toBe("succeeded");
+    expect(job.output?.cache).toBe("HIT");
+    expect(job.credits_charged).toBe(Math.ceil(full * 0.25)); // PRICE_CACHE_HIT_PERCENT
+
+    // The same by URL (POST /v1/jobs as JSON), for another account: its sync call first.
+    const b = await newAccount(10, "cached");
+    for (const [name, bytes] of [
+      ["r3-cache-image.png", image],
+      ["r3-cache-mask.png", mask],
+    ] as const)
+      await fetch(`${testEnv.RECEIVER_URL}/files/${name}`, {
+        method: "PUT",
+        headers: { "Content-Type": "image/png" },
+        body: bytes as Uint8Array<ArrayBuffer>,
+      });
+    expect((await call("/v1/inpaint", { method: "POST", body: form(), headers: b.headers })).headers.get("x-cache")).toBe("MISS");
+    const byUrl = await call("/v1/jobs", {
+      method: "POST",
+      headers: { ...b.headers, Prefer: "wait=30", "Content-Type": "application/json" },
+      body: JSON.stringify({
+        image_url: `${testEnv.RECEIVER_URL}/files/r3-cache-image.png`,
+        mask_url: `${testEnv.RECEIVER_URL}/files/r3-cache-mask.png`,
+        feather: 3,
+      }),
+    });
+    const job2 = (await byUrl.json()) as typeof job;
+    expect(job2.status).toBe("succeeded");
+    expect(job2.output?.cache).toBe("HIT");
+    expect(job2.credits_charged).toBe(Math.ceil(full * 0.25));
+  });
+});
+
+describe("item 7: a stored result is served without the GPU function", () => {
+  const app = createApp();
+  it("with the GPU stopped (closed port) or paused (never answers), a repeat is a cache hit", async () => {
+    const a = await newAccount(10, "gpu-down");
+    const image = await encodeImage(photo(36, 28), "png", 90);
+    const mask = await encodeImage(boxMask(36, 28, { x: 5, y: 5, width: 9, height: 7 }), "png", 90);
+    const form = () => {
+      const f = new FormData();
+      f.append("image", new Blob([image as Uint8Array<ArrayBuffer>]), "image.png");
+      f.append("mask", new Blob([mask as Uint8Array<ArrayBuffer>]), "mask.png");
+      return f;
+    };
+    const first = await call("/v1/inpaint", { method: "POST", body: form(), headers: a.headers });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-cache")).toBe("MISS");
+    const body = new Uint8Array(await first.arrayBuffer());
+    for (const gpu of [testEnv.DEAD_GPU_URL, `${brokenInputsUrl()}/hang`]) {
+      const res = await app.request(
+        "https://edge.test/v1/inpaint",
+        { method: "POST", body: form(), headers: a.headers },
+        { ...testEnv, GPU_URL: gpu },
+      );
+      expect(res.status, `${gpu}: ${res.status === 200 ? "" : await res.clone().text()}`).toBe(200);
+      expect(res.headers.get("x-cache")).toBe("HIT");
+      expect(new Uint8Array(await res.arrayBuffer())).toEqual(body);
+    }
   });
 });

@@ -9,10 +9,8 @@ import { type Run, reply } from "./run.ts";
 export async function store(run: Run): Promise<Response> {
   const { env, t, options: o, model, regions } = run;
   const bytes = run.bytes as Uint8Array;
-  if (model && !o.model && model !== run.keyModel) {
-    noteServedModel(env, model);
-    run.key = await cacheKey({ ...run.keyParts, model });
-  }
+  if (model && !o.model) await noteServedModel(env, model);
+  if (model && !o.model && model !== run.keyModel) run.key = await cacheKey({ ...run.keyParts, model });
   const contentType = run.mime;
   if (!run.bypass && regions.length > 0) {
     await storeResult(env, run.key, bytes, { contentType, model: model || run.keyModel, regions: String(regions.length) });

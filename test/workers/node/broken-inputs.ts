@@ -2,7 +2,8 @@
  * Input servers that break while the body is read (issue #20, item 11), on raw sockets because no
  * HTTP framework sends a broken response on purpose: GET /short-length declares more bytes than it
  * sends and closes, /closed-mid-body sends one chunk and drops the connection, /bad-chunked sends
- * a chunk size that is not hex. Each starts with a real PNG signature and header.
+ * a chunk size that is not hex. Each starts with a real PNG signature and header. Anything under
+ * /hang/ is never answered (a paused GPU function, item 7).
  */
 import { createServer, type Socket } from "node:net";
 
@@ -11,6 +12,7 @@ const PNG_START = Buffer.from([
 ]);
 
 function answer(path: string, sock: Socket): void {
+  if (path.startsWith("/hang/")) return; // a paused server: the connection stays open, unanswered
   const head = (h: string) => sock.write(`HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n${h}\r\n`);
   if (path === "/short-length") {
     head("Content-Length: 100000\r\n");
