@@ -41,6 +41,8 @@ export interface SynthesisOptions {
   guidance?: number;
   /** Box radius of the low-pass (two passes: radius 3 is a tent of sigma ~2.8 px). */
   lowpassRadius?: number;
+  /** The finest level's last reconstruction: each hole pixel from its own match's centre (default), or the vote. */
+  reconstruction?: "centre" | "vote";
 }
 
 /** EM iterations (estimate, match, vote) per level, coarsest first; fewer levels drop the middle ones. */
@@ -297,6 +299,11 @@ export function synthesize(guide: Float32Array, levels: readonly SynthesisLevel[
       }
       vote(true);
     }
+    // The last reconstruction of the finest level copies each hole pixel from the centre of its
+    // own patch's match (Newson et al. 2014): an average of many matches of a noise-like texture
+    // is smoother than the texture; the low-pass swap below hides the seams this may leave.
+    if (l === 0 && (o.reconstruction ?? "centre") === "centre")
+      for (const i of holes) if (field[i] >= 0) for (let c = 0; c < 3; c++) cur[i * 3 + c] = cur[field[i] * 3 + c];
     coarseField = field;
     coarseW = w;
     img = cur;
