@@ -24,6 +24,7 @@ import {
   seamBlend,
   shapesMask,
   standardWebhooks,
+  texture,
   webpEncoder,
 } from "./shared/plugins/index.ts";
 
@@ -40,6 +41,7 @@ export default defineConfig({
     localBackend(),
     // post-processors (stage `post-process`), opt-in per request, in this order
     seamBlend(),
+    texture(), // after seam blending: its low-pass is the blended fill's
     feather(),
     grain(),
     // encoders (stage `encode`): output_format

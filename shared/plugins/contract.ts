@@ -8,6 +8,7 @@
 import type { z } from "zod";
 import type { GpuBackend } from "../gpu-backend.ts";
 import type { Fill } from "../imaging/pipeline.ts";
+import type { WorkRegion } from "../imaging/plan.ts";
 import type { ImageHeader } from "../imaging/sniff.ts";
 import type { Mask, RgbaImage } from "../imaging/types.ts";
 import type { CreateJobJson } from "../schemas/jobs.ts";
@@ -137,9 +138,36 @@ export type InferenceHooks = GpuBackend;
 
 // ---- post-processors (stage `post-process`) ----
 
+/**
+ * What a post-processor will spend on one fill, counted from its region and the mask (no pixels)
+ * before it runs.
+ */
+export interface PostWork {
+  /** Units of about one pixel operation (a pixel of a patch compared, a pixel of a pass). */
+  work: number;
+  /** What was counted (hole pixels, comparisons, ...): the refusal's problem carries them. */
+  counts: Readonly<Record<string, number>>;
+  /** What the caller can do instead, for the refusal's detail (e.g. "texture=auto skips ..."). */
+  instead?: string;
+}
+
+/**
+ * The most work one post-processor may spend on one request's fills: a few seconds of one core
+ * (a unit is about 5 ns on the 2-core EPYC). Texture synthesis of a 540x540 hole is about this.
+ */
+export const MAX_POST_WORK = 1_000_000_000;
+
 export interface PostProcessorHooks {
   /** Opt-in per request: whether these options ask for it. */
   enabled(options: RequestOptions): boolean;
+  /**
+   * The work `process` will do on this region's fill, at most, from the region and the mask
+   * alone. Required of a post-processor whose work grows faster than its box (texture
+   * synthesis); every host's PluginSet wraps post-processors (shared/plugins/post-work.ts) so that
+   * a fill over MAX_POST_WORK is refused (422 mask-too-large) before `process` runs, and the edge
+   * sums it over a request's regions before the model runs (stage `plan`).
+   */
+  work?(region: WorkRegion, mask: Mask, options: RequestOptions): PostWork;
   /**
    * Changes `fill` (the model's output for one region, box-sized) in place before it is
    * composited. `image` is the whole picture, still original in and around the fill's box;

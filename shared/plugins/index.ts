@@ -13,6 +13,7 @@ export { shapesMask } from "./mask/shapes.ts";
 export { feather } from "./post/feather.ts";
 export { grain } from "./post/grain.ts";
 export { seamBlend } from "./post/seam-blend.ts";
+export { texture } from "./post/texture.ts";
 export { composeOptions, defineConfig, type PluginConfig, type PluginInfo, PluginSet } from "./registry.ts";
 export { intSetting, textSetting, urlSetting } from "./settings.ts";
 export { cloudinaryWebhooks } from "./webhooks/cloudinary.ts";

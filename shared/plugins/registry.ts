@@ -6,6 +6,8 @@
  */
 import { z } from "zod";
 import type { GpuBackend } from "../gpu-backend.ts";
+import type { WorkRegion } from "../imaging/plan.ts";
+import type { Mask } from "../imaging/types.ts";
 import { Problem } from "../problems.ts";
 import type { InpaintOptions } from "../schemas/options.ts";
 import {
@@ -21,9 +23,11 @@ import {
   PLUGIN_KINDS,
   type PluginKind,
   type PostProcessorHooks,
+  type RequestOptions,
   type Settings,
   type WebhookSourceHooks,
 } from "./contract.ts";
+import { boundedPostProcessor, checkRequestPostWork } from "./post-work.ts";
 
 export interface PluginConfig {
   /** In order: the first mask source that detects an input reads it; post-processors run in this order. */
@@ -132,7 +136,7 @@ export class PluginSet {
       return out;
     };
     const masks = (await setUp("mask-source")).map((m) => ({ ...m, hooks: boundedMaskSource(m.plugin.name, m.hooks) }));
-    const post = await setUp("post-processor");
+    const post = (await setUp("post-processor")).map((p) => ({ ...p, hooks: boundedPostProcessor(p.plugin.name, p.hooks) }));
     const encoders = new Map((await setUp("encoder")).map((e) => [e.plugin.format as string, e]));
     const hooks = new Map((await setUp("webhook-source")).map((w) => [w.plugin.name, w]));
     const name = settings.GPU_BACKEND?.trim() || "http";
@@ -153,6 +157,14 @@ export class PluginSet {
   /** The post-processors a request's options turn on, in config order. */
   postProcessorsFor(o: Parameters<PostProcessorHooks["enabled"]>[0]): Loaded<"post-processor">[] {
     return this.postProcessors.filter((p) => p.hooks.enabled(o));
+  }
+
+  /**
+   * Refuses (422 mask-too-large) a request whose post-processors would together spend more than
+   * MAX_POST_WORK on its regions: callable once the regions are planned, before the model runs.
+   */
+  checkPostWork(regions: readonly WorkRegion[], mask: Mask, o: RequestOptions): void {
+    checkRequestPostWork(this.postProcessorsFor(o), regions, mask, o);
   }
 
   encoder(format: string): { hooks: EncoderHooks; mime: string } {

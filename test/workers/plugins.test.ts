@@ -1,19 +1,21 @@
 /**
  * The plugin system inside workerd, through the real routes: GET /v1/plugins and /openapi.json
  * show what gmcnn.config.ts loads; a COCO RLE mask, the example watermark source and the
- * post-processors per request; the fallback backend's X-Gpu-Backend; the GitHub-style and
+ * post-processors per request (texture synthesis and its work bound too); the fallback backend's X-Gpu-Backend; the GitHub-style and
  * Cloudinary webhook sources on POST /v1/hooks; and a bad plugin setting refused by name.
  */
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { noiseSigma } from "../../shared/imaging/grain.ts";
 import type { Mask, RgbaImage } from "../../shared/imaging/types.ts";
+import { MAX_POST_WORK } from "../../shared/plugins/contract.ts";
 import { encodeCounts } from "../../shared/plugins/mask/coco-rle.ts";
 import { githubWebhooks } from "../../shared/plugins/webhooks/github.ts";
 import { createApp } from "../../workers/app.ts";
 import { decodeUpload, encodeImage, inspectUpload } from "../../workers/codecs.ts";
 import { uploadLimits } from "../../workers/env.ts";
-import { auth, photo, testEnv } from "./helpers.ts";
+import { expectProblem, footprint } from "./footprint.ts";
+import { auth, newAccount, photo, testEnv } from "./helpers.ts";
 
 const FILL = [12, 200, 99];
 const W = 40;
@@ -94,12 +96,15 @@ describe("GET /v1/plugins and /openapi.json", () => {
     const byKind = (k: string) => plugins.filter((p) => p.kind === k).map((p) => p.name);
     expect(byKind("mask-source")).toEqual(["png", "shapes", "coco-rle", "watermark-corner"]);
     expect(byKind("inference")).toEqual(["http", "fallback", "local"]);
-    expect(byKind("post-processor")).toEqual(["seam-blend", "feather", "grain"]);
+    expect(byKind("post-processor")).toEqual(["seam-blend", "texture", "feather", "grain"]);
     expect(byKind("encoder")).toEqual(["png", "jpeg", "webp"]);
     expect(byKind("webhook-source")).toEqual(["standard-webhooks", "github", "cloudinary"]);
     expect(plugins.find((p) => p.name === "http")?.selected).toBe(true);
     expect(plugins.find((p) => p.name === "seam-blend")?.options).toEqual({
       seam_blend: expect.objectContaining({ type: "boolean", default: false }),
+    });
+    expect(plugins.find((p) => p.name === "texture")?.options).toEqual({
+      texture: expect.objectContaining({ type: "string", enum: ["off", "auto", "on"], default: "off" }),
     });
     for (const p of plugins) expect(p.version).toMatch(/^\d+\.\d+\.\d+/);
   });
@@ -117,7 +122,9 @@ describe("GET /v1/plugins and /openapi.json", () => {
       ["/v1/jobs", "multipart/form-data"],
       ["/v1/jobs", "application/json"],
     ])
-      expect(props(path, type), `${path} ${type}`).toEqual(expect.arrayContaining(["seam_blend", "grain", "feather", "dilate"]));
+      expect(props(path, type), `${path} ${type}`).toEqual(
+        expect.arrayContaining(["seam_blend", "texture", "grain", "feather", "dilate"]),
+      );
   });
 });
 
@@ -228,6 +235,55 @@ describe("post-processors per request", () => {
       expect(inHole[c] / around[c], `channel ${c}`).toBeGreaterThan(0.6);
       expect(inHole[c] / around[c], `channel ${c}`).toBeLessThan(1.6);
     }
+  });
+});
+
+describe("texture per request", () => {
+  const box = { x: 12, y: 9, width: 14, height: 11 };
+  const inBox = (x: number, y: number) => x >= box.x && x < box.x + box.width && y >= box.y && y < box.y + box.height;
+  const rect = json({ shapes: [{ type: "rect", ...box }] });
+  const mask: Mask = { width: W, height: H, data: new Uint8Array(W * H) };
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) mask.data[y * W + x] = inBox(x, y) ? 1 : 0;
+  const whole = { x: 0, y: 0, width: W, height: H };
+
+  it("texture=on: the stand-in's flat fill gets the photo's texture, the same bytes twice, only hole pixels change", async () => {
+    const plain = await decoded(await inpaint(rect));
+    const [a, b] = [await inpaint(rect, { texture: "on" }), await inpaint(rect, { texture: "on" })];
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const [ab, bb] = [new Uint8Array(await a.arrayBuffer()), new Uint8Array(await b.arrayBuffer())];
+    expect(ab.length === bb.length && ab.every((v, i) => v === bb[i])).toBe(true);
+    const out = await decodeUpload(ab, inspectUpload(ab, "image", uploadLimits({}), ["png"]), "image");
+    expect(tally(out, inBox).changedOutside).toBe(0);
+    const around = noiseSigma(ORIGINAL, { x: 0, y: 0 }, whole, mask, 0) as number[];
+    expect(noiseSigma(plain, { x: 0, y: 0 }, whole, mask, 1)).toEqual([0, 0, 0]);
+    const inHole = noiseSigma(out, { x: 0, y: 0 }, whole, mask, 1) as number[];
+    for (let c = 0; c < 3; c++) {
+      expect(inHole[c] / around[c], `channel ${c}`).toBeGreaterThan(0.5);
+      expect(inHole[c] / around[c], `channel ${c}`).toBeLessThan(1.6);
+    }
+    expect((await inpaint(rect, { texture: "sometimes" })).status).toBe(400);
+  });
+
+  it("texture=on over the work bound: 422 mask-too-large naming the plugin, before the model runs, uncharged", async () => {
+    const a = await newAccount(20, "texture");
+    const before = await footprint(a.id);
+    const png = (await encodeImage(photo(900, 900), "png", 90)) as Uint8Array<ArrayBuffer>;
+    // A GPU whose only slot is taken: a request that reaches the model is a 503 gpu-busy.
+    const send = (texture: string) => {
+      const f = new FormData();
+      f.append("image", new Blob([png]), "image.png");
+      f.append("mask", json({ shapes: [{ type: "rect", x: 130, y: 130, width: 640, height: 640 }] }), "mask.json");
+      f.append("texture", texture);
+      const init = { method: "POST", body: f, headers: { ...a.headers, "Cache-Control": "no-store" } };
+      return call("/v1/inpaint", init, { GPU_URL: `${testEnv.STAND_IN_URL}/busy` });
+    };
+    const doc = await expectProblem(await send("on"), 422, "mask-too-large");
+    expect(doc).toMatchObject({ plugin: "texture", hole_pixels: 640 * 640, max_work: MAX_POST_WORK });
+    expect(doc.detail).toMatch(/texture=auto/);
+    expect(await footprint(a.id)).toEqual(before);
+    // texture=auto does not refuse it (that fill would be left as the model made it): on to the model.
+    await expectProblem(await send("auto"), 503, "gpu-busy");
+    expect(await footprint(a.id)).toEqual(before);
   });
 });
 

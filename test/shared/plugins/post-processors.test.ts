@@ -2,11 +2,13 @@
  * Contract suite of the post-processors: every post-processor plugin gmcnn.config.ts lists must
  * pass it (opt-in, deterministic, changes only its fill, copes with edge and empty boxes). Then
  * what each one is for: feathering equals the feathered composite, seam blending removes a colour
- * step, grain matching brings a smooth fill to its surroundings' noise level.
+ * step, grain matching brings a smooth fill to its surroundings' noise level, texture synthesis
+ * brings the photo's texture into a smooth fill and keeps the fill's low-pass.
  */
 import { describe, expect, it } from "vitest";
 import { compositeInto } from "../../../shared/imaging/composite.ts";
 import { noiseSigma } from "../../../shared/imaging/grain.ts";
+import { boxBlur } from "../../../shared/imaging/lowpass.ts";
 import { type Fill, finishFill } from "../../../shared/imaging/pipeline.ts";
 import { cropImage } from "../../../shared/imaging/resize.ts";
 import { type Box, type Mask, newImage, newMask, type RgbaImage } from "../../../shared/imaging/types.ts";
@@ -60,6 +62,7 @@ const FIXTURES: Record<string, { on: Record<string, unknown> }> = {
   feather: { on: { feather: 6 } },
   "seam-blend": { on: { seam_blend: true } },
   grain: { on: { grain: 1 } },
+  texture: { on: { texture: "on" } },
 };
 
 const CASES: { name: string; box: Box; hole: Box }[] = [
@@ -125,8 +128,8 @@ describe.each(post.map((p) => [p.name, p] as const))("post-processor %s: contrac
 });
 
 describe("the config's post-processors", () => {
-  it("include feathering, seam blending and grain matching", () => {
-    expect(post.map((p) => p.name)).toEqual(expect.arrayContaining(["feather", "seam-blend", "grain"]));
+  it("include feathering, seam blending, texture synthesis and grain matching", () => {
+    expect(post.map((p) => p.name)).toEqual(expect.arrayContaining(["feather", "seam-blend", "texture", "grain"]));
   });
 });
 
@@ -192,4 +195,82 @@ describe("what each post-processor is for", () => {
       expect(Math.abs(now[c] - around[c]) / around[c]).toBeLessThan(0.2);
     }
   });
+
+  it("texture brings the stripes and noise of the photo into a smooth fill and keeps the fill's low-pass", async () => {
+    const [p] = post.filter((x) => x.name === "texture");
+    const hooks = await setUp(p);
+    const img = striped(W, H);
+    const mask = holeMask(W, H, hole);
+    // A smooth fill: the truth's low-pass (what a network that learnt no texture returns).
+    const fill: Fill = { region: { box, workWidth: box.width, workHeight: box.height }, image: cropImage(img, box) };
+    const truthLow = boxBlur(planes(img), W, H, 3, 3);
+    for (let y = 0; y < box.height; y++)
+      for (let x = 0; x < box.width; x++)
+        if (mask.data[(box.y + y) * W + box.x + x])
+          for (let c = 0; c < 3; c++)
+            fill.image.data[(y * box.width + x) * 4 + c] = truthLow[((box.y + y) * W + box.x + x) * 3 + c];
+    const guide = { width: W, height: H, data: img.data.slice() };
+    compositeInto(guide, fill.image, box, mask);
+    const before = detail(guide, mask);
+    await hooks.process(fill, img, mask, options({ texture: "on" }));
+    const out = { width: W, height: H, data: img.data.slice() };
+    compositeInto(out, fill.image, box, mask);
+    const after = detail(out, mask);
+    expect(before.around).toBeGreaterThan(15); // the photo: stripes of +-20 and noise of sigma 5
+    expect(before.hole).toBeLessThan(0.25 * before.around); // the smooth fill
+    expect(after.hole).toBeGreaterThan(0.7 * after.around);
+    expect(after.hole).toBeLessThan(1.3 * after.around);
+    // The low-pass in the hole is still the fill's (within a few levels of 255).
+    const lowOut = boxBlur(planes(out), W, H, 3, 3);
+    const lowGuide = boxBlur(planes(guide), W, H, 3, 3);
+    let diff = 0;
+    let n = 0;
+    for (let i = 0; i < W * H; i++)
+      if (mask.data[i])
+        for (let c = 0; c < 3; c++) {
+          diff += Math.abs(lowOut[i * 3 + c] - lowGuide[i * 3 + c]);
+          n++;
+        }
+    expect(diff / n).toBeLessThan(3);
+  });
 });
+
+/** A photo with vertical stripes (period 6, +-20), a gradient and seeded noise of sigma 5. */
+function striped(w: number, h: number): RgbaImage {
+  const img = photo(w, h, 5, 9);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) img.data[(y * w + x) * 4 + c] += x % 6 < 3 ? 20 : -20;
+  return img;
+}
+
+/** RGB as floats, 3 a pixel. */
+function planes(img: RgbaImage): Float32Array {
+  const f = new Float32Array(img.width * img.height * 3);
+  for (let i = 0; i < img.width * img.height; i++) for (let c = 0; c < 3; c++) f[i * 3 + c] = img.data[i * 4 + c];
+  return f;
+}
+
+/**
+ * RMS detail (a pixel minus the mean of its 5x5 neighbourhood) of the hole pixels, and of the
+ * kept pixels whose neighbourhood is all kept.
+ */
+function detail(img: RgbaImage, mask: Mask): { hole: number; around: number } {
+  const sums = { hole: 0, around: 0 };
+  const counts = { hole: 0, around: 0 };
+  for (let y = 2; y < img.height - 2; y++)
+    for (let x = 2; x < img.width - 2; x++) {
+      let anyHole = false;
+      for (let dy = -2; dy <= 2; dy++)
+        for (let dx = -2; dx <= 2; dx++) anyHole ||= mask.data[(y + dy) * img.width + x + dx] === 1;
+      const where = mask.data[y * img.width + x] ? "hole" : anyHole ? null : "around";
+      if (!where) continue;
+      for (let c = 0; c < 3; c++) {
+        let m = 0;
+        for (let dy = -2; dy <= 2; dy++) for (let dx = -2; dx <= 2; dx++) m += img.data[((y + dy) * img.width + x + dx) * 4 + c];
+        const e = img.data[(y * img.width + x) * 4 + c] - m / 25;
+        sums[where] += e * e;
+        counts[where]++;
+      }
+    }
+  return { hole: Math.sqrt(sums.hole / counts.hole), around: Math.sqrt(sums.around / counts.around) };
+}
