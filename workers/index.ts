@@ -7,6 +7,7 @@ import { handleDeadDeliveries, handleDeliveries } from "./webhooks/deliver.ts";
 
 export { InpaintCoalescer } from "./coalesce.ts";
 export { RateLimiter } from "./ratelimit.ts";
+export { WebhookSender } from "./webhooks/sender.ts";
 
 const app = createApp();
 

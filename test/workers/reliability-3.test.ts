@@ -475,3 +475,56 @@ describe("item 7: a stored result is served without the GPU function", () => {
     }
   });
 });
+
+describe("item 2: one account's slow webhook receiver costs only that account", () => {
+  /** Polls `probe` until it answers something (the queues run on their own). */
+  async function until<T>(what: string, probe: () => Promise<T | undefined>, tries = 300): Promise<T> {
+    for (let i = 0; i < tries; i++) {
+      const v = await probe();
+      if (v !== undefined) return v;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`gave up waiting for ${what}`);
+  }
+  const received = async (name: string) =>
+    (await (await fetch(`${testEnv.RECEIVER_URL}/hooks/${name}`)).json()) as { headers: Record<string, string> }[];
+
+  it("while A's receiver holds A's delivery, B's delivery reaches B's receiver (A's attempt still unfinished)", async () => {
+    const slow = `r3-slow-${crypto.randomUUID().slice(0, 8)}`;
+    const fast = `r3-fast-${crypto.randomUUID().slice(0, 8)}`;
+    await fetch(`${testEnv.RECEIVER_URL}/behaviour/${slow}`, { method: "PUT", body: JSON.stringify({ delayMs: 10_000 }) });
+    const image = await encodeImage(photo(16, 12), "png", 90);
+    const submit = async (headers: Record<string, string>, hook: string) => {
+      const f = new FormData();
+      f.append("image", new Blob([image as Uint8Array<ArrayBuffer>]), "image.png");
+      f.append("mask_shapes", JSON.stringify({ shapes: [{ type: "rect", x: 2, y: 2, width: 4, height: 4 }] }));
+      f.append("webhook", `${testEnv.RECEIVER_URL}/hooks/${hook}`);
+      const res = await call("/v1/jobs", { method: "POST", body: f, headers });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const a = await newAccount(5, "slow-receiver");
+    const b = await newAccount(5, "fast-receiver");
+    await submit(a.headers, slow);
+    // A's delivery is at A's receiver, which holds it.
+    const [held] = await until("A's delivery at its receiver", async () => {
+      const got = await received(slow);
+      return got.length ? got : undefined;
+    });
+    const aDelivery = held.headers["webhook-id"];
+    await submit(b.headers, fast);
+    await until("B's delivery at its receiver", async () => ((await received(fast)).length ? true : undefined));
+    // The mechanism: B's delivery went out while A's attempt was still in flight (not yet logged).
+    const attempts = await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_attempts WHERE delivery_id = ?")
+      .bind(aDelivery)
+      .first<{ n: number }>();
+    expect(attempts?.n).toBe(0);
+    // A's attempt ends in its own time (and is logged): nothing is left running after the test.
+    await until("A's attempt logged", async () => {
+      const r = await env.DB.prepare("SELECT COUNT(*) AS n FROM webhook_attempts WHERE delivery_id = ?")
+        .bind(aDelivery)
+        .first<{ n: number }>();
+      return r?.n ? true : undefined;
+    });
+  });
+});

@@ -1,10 +1,12 @@
 /**
  * Outgoing job webhooks. A delivery is a D1 row (its id is the webhook-id; its body is fixed, so
- * every attempt sends the same bytes) plus a message on the WEBHOOKS queue. The consumer makes one
- * attempt per message and logs it; a failure is retried through the queue's own delay
- * (`retry({ delaySeconds })`) on the published schedule, honouring a longer Retry-After; after the
- * last attempt the queue moves the message to the dead-letter queue, whose consumer marks the
- * delivery failed. 2xx = delivered; 410 = the receiver is gone: stop; 3xx counts as a failure.
+ * every attempt sends the same bytes) plus a message on the WEBHOOKS queue. The consumer hands the
+ * message to the owner's sender (a Durable Object per account, workers/webhooks/sender.ts), which
+ * makes one attempt and logs it: one account's slow receiver delays only that account's
+ * deliveries. A failure is sent again through the queue with a delay on the published schedule,
+ * honouring a longer Retry-After; after the last attempt the delivery ends failed (the dead-letter
+ * queue catches messages the consumer itself could not handle). 2xx = delivered; 410 = the
+ * receiver is gone: stop; 3xx counts as a failure.
  */
 import { isProblem } from "../../shared/problems.ts";
 import type { Delivery, DeliveryMessage, JobWebhookPayload, WebhookEvent } from "../../shared/schemas/jobs.ts";
@@ -117,33 +119,52 @@ async function logAttempt(env: Bindings, d: DeliveryRow, n: number, o: AttemptOu
   return status;
 }
 
-/** WEBHOOKS consumer: one attempt per message. */
+/**
+ * WEBHOOKS consumer: hands each pending delivery to its owner's sender (workers/webhooks/sender.ts,
+ * a Durable Object per owner) and acks at once. The consumer never waits on a receiver: queue
+ * batches are handled one at a time, so an attempt made here would hold every other account's
+ * deliveries behind one slow receiver.
+ */
 export async function handleDeliveries(batch: MessageBatch<DeliveryMessage>, env: Bindings): Promise<void> {
-  const schedule = jobSettings(env).webhookScheduleS;
   for (const msg of batch.messages) {
-    const d = await env.DB.prepare("SELECT * FROM webhook_deliveries WHERE id = ?")
+    const d = await env.DB.prepare("SELECT owner, status FROM webhook_deliveries WHERE id = ?")
       .bind(msg.body.delivery_id)
-      .first<DeliveryRow>();
+      .first<Pick<DeliveryRow, "owner" | "status">>();
     if (d?.status !== "pending") {
       msg.ack(); // delivered, given up, or purged: a duplicate message changes nothing
       continue;
     }
-    const n = d.attempts + 1;
-    if (n > schedule.length) {
-      await markFailed(env, d.id);
+    try {
+      await env.WEBHOOK_SENDERS.get(env.WEBHOOK_SENDERS.idFromName(d.owner)).take(msg.body.delivery_id);
       msg.ack();
-      continue;
+    } catch {
+      msg.retry({ delaySeconds: 1 });
     }
-    const started = Date.now();
-    const o = await attempt(env, d);
-    // After the last scheduled attempt the retry goes nowhere but the dead-letter queue.
-    const last = n >= schedule.length;
-    const delay = last ? 0 : nextDelaySeconds(schedule, n + 1, o.retryAfter);
-    const status = await logAttempt(env, d, n, o, Date.now() - started, last ? null : Date.now() + delay * 1000);
-    if (status !== "pending") msg.ack();
-    else if (last) msg.retry();
-    else msg.retry({ delaySeconds: delay });
   }
+}
+
+/**
+ * One attempt of a delivery (its owner's sender calls this), logged; a failure is sent again
+ * through the queue on the published schedule (raised to a longer Retry-After); after the last
+ * attempt, or on 410 Gone, the delivery ends failed. 2xx = delivered.
+ */
+export async function attemptDelivery(env: Bindings, id: string): Promise<void> {
+  const schedule = jobSettings(env).webhookScheduleS;
+  const d = await env.DB.prepare("SELECT * FROM webhook_deliveries WHERE id = ?").bind(id).first<DeliveryRow>();
+  if (d?.status !== "pending") return;
+  const n = d.attempts + 1;
+  if (n > schedule.length) {
+    await markFailed(env, d.id);
+    return;
+  }
+  const started = Date.now();
+  const o = await attempt(env, d);
+  const last = n >= schedule.length;
+  const delay = last ? 0 : nextDelaySeconds(schedule, n + 1, o.retryAfter);
+  const status = await logAttempt(env, d, n, o, Date.now() - started, last ? null : Date.now() + delay * 1000);
+  if (status !== "pending") return;
+  if (last) await markFailed(env, d.id);
+  else await env.WEBHOOKS.send({ delivery_id: d.id } satisfies DeliveryMessage, { delaySeconds: delay });
 }
 
 async function markFailed(env: Bindings, id: string): Promise<void> {
