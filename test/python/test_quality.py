@@ -44,7 +44,12 @@ MATCH_TOL_DB = 0.05
 # its pre-fill 16.32 (+0.05 dB, the bar wants +0.5), free-form 19.38 vs Telea 19.81; it beats mean
 # fill (14.97 / 15.32) and matches its pre-fill on free-form (19.379 vs 19.380). Its centre holes
 # are a flat pyramid fill (issue 9).
+# gmcnn@0.2.1 (measured 2026-12-05): centre 19.08 vs Telea 17.91 (passes) and its harmonic pre-fill
+# 18.96 (+0.12 dB, the bar wants +0.5); free-form 20.92 vs Telea 19.81 and pre-fill 20.89 (passes).
 BELOW_BAR = {
+    "0543e05f6d738d5df8c9af18a610808527c1724f5ba3af3e286e7cb4f03249ae": {
+        ("center", "prefill"),
+    },
     "da1979b259eddcbadcf67a9946a8d7522b5e93fd093eb38a324531f580a6bf44": {
         ("center", "telea"),
         ("freeform", "telea"),
