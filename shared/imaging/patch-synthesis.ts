@@ -41,7 +41,7 @@ export interface SynthesisOptions {
   guidance?: number;
   /** Box radius of the low-pass (two passes: radius 3 is a tent of sigma ~2.8 px). */
   lowpassRadius?: number;
-  /** The finest level's last reconstruction: each hole pixel from its own match's centre (default), or the vote. */
+  /** The finest level's last reconstruction: the vote (default), or each hole pixel from its own match's centre. */
   reconstruction?: "centre" | "vote";
 }
 
@@ -299,10 +299,11 @@ export function synthesize(guide: Float32Array, levels: readonly SynthesisLevel[
       }
       vote(true);
     }
-    // The last reconstruction of the finest level copies each hole pixel from the centre of its
-    // own patch's match (Newson et al. 2014): an average of many matches of a noise-like texture
-    // is smoother than the texture; the low-pass swap below hides the seams this may leave.
-    if (l === 0 && (o.reconstruction ?? "centre") === "centre")
+    // With "centre", the last reconstruction of the finest level copies each hole pixel from the
+    // centre of its own patch's match (Newson et al. 2014): sharper on noise-like texture, which a
+    // mean of many matches smooths, but a mosaic of unrelated pixels there (on val it scores more
+    // sharpness and a worse texture distance than the vote: docs/plugins.md).
+    if (l === 0 && o.reconstruction === "centre")
       for (const i of holes) if (field[i] >= 0) for (let c = 0; c < 3; c++) cur[i * 3 + c] = cur[field[i] * 3 + c];
     coarseField = field;
     coarseW = w;

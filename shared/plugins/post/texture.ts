@@ -25,7 +25,14 @@ export const texture = () =>
         "synthesize texture in the hole from the photo around it: on (a hole over the work bound is refused), auto (such a hole is left as the model filled it), off",
       ),
     },
-    setup: () => ({
+    config: z.object({
+      // The synthesis' tuning (patch-synthesis.ts), for `npm run bench:post` and deployments: the
+      // low-pass kept from the model (box radius, two passes), the guidance weight, the last reconstruction.
+      TEXTURE_LOWPASS_RADIUS: z.coerce.number().int().min(1).max(32).optional(),
+      TEXTURE_GUIDANCE: z.coerce.number().min(0).max(100).optional(),
+      TEXTURE_RECONSTRUCTION: z.enum(["centre", "vote"]).optional(),
+    }),
+    setup: (config) => ({
       enabled: (o) => o.texture === "on" || o.texture === "auto",
       work: (region, mask, o) => {
         const plan = planTexture(region.box, mask);
@@ -40,7 +47,12 @@ export const texture = () =>
           if (o.texture === "auto") return;
           checkPostWork("texture", { work: plan.work, counts: { hole_pixels: plan.holePixels } }); // throws
         }
-        synthesizeTexture(fill.image, fill.region.box, image, mask, {}, plan);
+        const tuning = {
+          lowpassRadius: config.TEXTURE_LOWPASS_RADIUS,
+          guidance: config.TEXTURE_GUIDANCE,
+          reconstruction: config.TEXTURE_RECONSTRUCTION,
+        };
+        synthesizeTexture(fill.image, fill.region.box, image, mask, tuning, plan);
       },
     }),
   });
