@@ -272,6 +272,10 @@ def train(cfg: Config, resume: bool) -> dict:
     cfg.threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    last = Path(cfg.out) / "last.pt"
+    if resume and last.exists() and cfg.precision == "auto":  # a resumed run keeps what it picked: exact resume
+        was = torch.load(last, map_location="cpu").get("config", {})
+        cfg.precision, cfg.channels_last = was.get("precision", "auto"), was.get("channels_last", cfg.channels_last)
     cfg.precision, cfg.channels_last, rates = resolve_precision(
         cfg.precision, cfg.channels_last, device, timing_probe(cfg, device) if cfg.stage == 1 else None)
     print(f"precision {cfg.precision}, channels_last {cfg.channels_last}, {cfg.threads} threads ({cpu_name()}; "
