@@ -6,28 +6,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newImage } from "../../shared/imaging/types.ts";
 import { encodeImage } from "../../workers/codecs.ts";
+import { expectProblem, footprint } from "./footprint.ts";
 import { boxMask, call, form, newAccount, photo, testEnv } from "./helpers.ts";
-
-/** Balance, debits, jobs and stored objects of an account: what a refused request must not change. */
-async function footprint(accountId: string) {
-  const row = await env.DB.prepare(
-    `SELECT (SELECT balance FROM accounts WHERE id = ?1) AS balance,
-            (SELECT COUNT(*) FROM ledger WHERE account_id = ?1 AND delta < 0) AS debits,
-            (SELECT COUNT(*) FROM holds WHERE account_id = ?1) AS holds,
-            (SELECT COUNT(*) FROM jobs WHERE account_id = ?1) AS jobs`,
-  )
-    .bind(accountId)
-    .first<{ balance: number; debits: number; holds: number; jobs: number }>();
-  const uploads = await env.BLOBS.list({ prefix: `uploads/${encodeURIComponent(accountId)}/` });
-  return { ...row, uploads: uploads.objects.length };
-}
-
-async function expectProblem(res: Response, status: number, kind: string) {
-  expect(res.headers.get("content-type")).toBe("application/problem+json");
-  const doc = (await res.json()) as { type: string; status: number; title: string; detail: string };
-  expect([res.status, doc.status, doc.type]).toEqual([status, status, `https://gmcnn-edge.dev/problems/${kind}`]);
-  return doc;
-}
 
 const W = 24;
 const H = 20;
