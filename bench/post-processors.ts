@@ -5,9 +5,13 @@
  * the same metrics as `npm run eval` (gpu-jobs/model/metrics.py: hole-PSNR capped at 50 dB,
  * sharpness = detail in the hole, output over truth, 1.0 = as much as the real image). The model
  * runs once per image (local backend, in-process); every configuration post-processes a copy of
- * the same fills, so the differences are the post-processors' alone.
+ * the same fills, so the differences are the post-processors' alone. Also a texture statistic that
+ * white noise fails (issue 19): the bidirectional nearest-patch (Chamfer) RMS distance between the
+ * high-pass grey 7x7 patches of the output and of the truth centred in the hole (grey minus its
+ * Gaussian blur of sigma 1.5; centres on a grid of stride s, s the smallest that keeps --patches
+ * or fewer; lower is better), and each configuration's post-processing time (this machine's).
  *
- * Options: --split val|test  --n 32 (images per mask kind)  --json FILE
+ * Options: --split val|test  --n 32 (images per mask kind)  --only LABEL,LABEL  --patches 65536  --json FILE
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +26,13 @@ import type { RequestOptions as Options } from "../shared/plugins/contract.ts";
 import { regionInfer } from "../shared/plugins/inference/region.ts";
 
 const { values: args } = parseArgs({
-  options: { split: { type: "string", default: "val" }, n: { type: "string", default: "32" }, json: { type: "string" } },
+  options: {
+    split: { type: "string", default: "val" },
+    n: { type: "string", default: "32" },
+    only: { type: "string" },
+    patches: { type: "string", default: "65536" },
+    json: { type: "string" },
+  },
 });
 const ROOT = new URL("..", import.meta.url).pathname;
 const PY = "/usr/bin/python3";
@@ -33,13 +43,16 @@ const py = (code: string, ...argv: string[]) =>
     encoding: "utf8",
   });
 
-const CONFIGS: Record<string, Record<string, unknown>> = {
+const ALL: Record<string, Record<string, unknown>> = {
   none: {},
   seam_blend: { seam_blend: true },
   "grain=1": { grain: 1 },
   "feather=8": { feather: 8 },
   "seam_blend + grain=1": { seam_blend: true, grain: 1 },
+  "texture=on": { texture: "on" },
 };
+const only = args.only?.split(",").map((l) => l.trim());
+const CONFIGS = Object.fromEntries(Object.entries(ALL).filter(([label]) => !only || only.includes(label)));
 
 const dir = mkdtempSync(join(tmpdir(), "gmcnn-post-"));
 try {
@@ -71,6 +84,7 @@ print(json.dumps(out))
   const plugins = await loadNodePlugins({ ...process.env, GPU_BACKEND: "local" });
   const infer = regionInfer(plugins.backend, {});
   const started = Date.now();
+  const postMs: Record<string, number> = Object.fromEntries(Object.keys(CONFIGS).map((l) => [l, 0]));
   for (const name of names) {
     const img = (await decodeImage(readFileSync(join(dir, `${name}.png`)))).image;
     const o = RequestOptions.parse({}) as Options;
@@ -81,12 +95,14 @@ print(json.dumps(out))
       const opts = RequestOptions.parse(over) as Options;
       const out = { width: img.width, height: img.height, data: img.data.slice() };
       const chosen = plugins.postProcessorsFor(opts);
+      const t0 = performance.now();
       for (const f of fills) {
         const copy: Fill = { region: f.region, image: { ...f.image, data: f.image.data.slice() } };
         await finishFill(out, mask, copy, async (fill, whole, m) => {
           for (const p of chosen) await p.hooks.process(fill, whole, m, opts);
         });
       }
+      postMs[label] += performance.now() - t0;
       writeFileSync(join(dir, `${name}@${label.replace(/[^a-z0-9=_+]/gi, "_")}.png`), await encodeImage(out, "png"));
     }
   }
@@ -96,39 +112,72 @@ print(json.dumps(out))
   const result = JSON.parse(
     py(
       `
-import sys, json, numpy as np
+import sys, json, math, numpy as np
 from pathlib import Path
 from PIL import Image
+from scipy.ndimage import gaussian_filter
+from numpy.lib.stride_tricks import sliding_window_view
 from model.evaluate import score, summarise
-d, names, labels = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+d, names, labels, cap = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 rgb = lambda p: np.asarray(Image.open(p).convert("RGB"))
+
+def hp_patches(im, hole):
+    g = im.astype(np.float32).mean(axis=2)
+    hp = g - gaussian_filter(g, 1.5)
+    h, w = hp.shape
+    ys, xs = np.nonzero(hole)
+    inside = (ys >= 3) & (ys < h - 3) & (xs >= 3) & (xs < w - 3)
+    ys, xs = ys[inside], xs[inside]
+    s = max(1, math.ceil(math.sqrt(len(ys) / cap)))
+    on = (ys % s == 0) & (xs % s == 0)
+    return sliding_window_view(hp, (7, 7))[ys[on] - 3, xs[on] - 3].reshape(-1, 49)
+
+def nearest_rms(a, b):
+    b2 = (b * b).sum(1)
+    out = [np.sqrt(np.maximum(((x * x).sum(1)[:, None] + b2[None, :] - 2 * x @ b.T).min(1), 0) / 49)
+           for x in (a[i:i + 1024] for i in range(0, len(a), 1024))]
+    return float(np.concatenate(out).mean())
+
+def chamfer(out, truth, hole):
+    a, b = hp_patches(out, hole), hp_patches(truth, hole)
+    return 0.5 * (nearest_rms(a, b) + nearest_rms(b, a))
+
 res = {}
 for label in labels:
     for kind in ("center", "freeform"):
-        rows = [score(rgb(d / f"{n}@{label}.png"), rgb(d / f"{n}.png"), np.asarray(Image.open(d / f"{n}-mask.png")) > 127)
-                for n in names if n.startswith(kind)]
-        res.setdefault(label, {})[kind] = summarise(rows)
+        rows, ch = [], []
+        for n in names:
+            if not n.startswith(kind):
+                continue
+            out, truth, hole = rgb(d / f"{n}@{label}.png"), rgb(d / f"{n}.png"), np.asarray(Image.open(d / f"{n}-mask.png")) > 127
+            rows.append(score(out, truth, hole))
+            ch.append(chamfer(out, truth, hole))
+        res.setdefault(label, {})[kind] = {**summarise(rows), "chamfer": round(float(np.mean(ch)), 3)}
 print(json.dumps(res))
 `,
       dir,
       JSON.stringify(names),
       JSON.stringify(Object.keys(CONFIGS).map((l) => l.replace(/[^a-z0-9=_+]/gi, "_"))),
+      String(args.patches),
     ),
-  ) as Record<string, Record<string, { hole_psnr: number; sharpness: number; psnr: number; ssim: number }>>;
+  ) as Record<string, Record<string, { hole_psnr: number; sharpness: number; psnr: number; ssim: number; chamfer: number }>>;
 
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   console.log(
     `\npost-processors on ${args.split} (${names.length / 2} images x 2 mask kinds), gmcnn via the local backend; ${cpu}; ${seconds.toFixed(0)} s\n`,
   );
-  console.log("| post-processing | centre hole-PSNR | centre sharpness | free-form hole-PSNR | free-form sharpness |");
-  console.log("|---|---|---|---|---|");
+  console.log(
+    "| post-processing | centre hole-PSNR | centre sharpness | centre texture distance | free-form hole-PSNR | free-form sharpness | free-form texture distance | post-processing per image |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const label of Object.keys(CONFIGS)) {
     const r = result[label.replace(/[^a-z0-9=_+]/gi, "_")];
-    console.log(
-      `| ${label} | ${r.center.hole_psnr.toFixed(2)} dB | ${r.center.sharpness.toFixed(3)} | ${r.freeform.hole_psnr.toFixed(2)} dB | ${r.freeform.sharpness.toFixed(3)} |`,
-    );
+    const kind = (k: { hole_psnr: number; sharpness: number; chamfer: number }) =>
+      `${k.hole_psnr.toFixed(2)} dB | ${k.sharpness.toFixed(3)} | ${k.chamfer.toFixed(2)}`;
+    console.log(`| ${label} | ${kind(r.center)} | ${kind(r.freeform)} | ${(postMs[label] / names.length).toFixed(0)} ms |`);
   }
-  if (args.json) writeFileSync(args.json, JSON.stringify({ split: args.split, n: names.length / 2, cpu, result }, null, 2));
+  if (args.json)
+    writeFileSync(args.json, JSON.stringify({ split: args.split, n: names.length / 2, cpu, result, post_ms: postMs }, null, 2));
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -27,7 +27,7 @@ options: --model FILE.onnx|NAME[@VERSION]  --runtime node|web  --threads N
          --backend local|http|fallback  --gpu-url URL   (default: local, ONNX Runtime in-process)
          --hd-strategy original|resize|crop  --dilate PX  --erode PX
          --invert-mask  --mask-resize  --mask-source luminance|alpha  --output-format png|jpeg|webp  --jpeg-quality Q
-plugins: --feather PX  --seam-blend  --grain S   (every option of a loaded plugin is a flag)`;
+plugins: --feather PX  --seam-blend  --texture on|auto  --grain S   (every option of a loaded plugin is a flag)`;
 
 const EXT_FORMAT: Record<string, ImageFormat> = { ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp" };
 
