@@ -272,17 +272,17 @@ def train(cfg: Config, resume: bool) -> dict:
     cfg.threads = cfg.threads or os.cpu_count() or 1
     torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    last = Path(cfg.out) / "last.pt"
-    if resume and last.exists() and cfg.precision == "auto":  # a resumed run keeps what it picked: exact resume
-        was = torch.load(last, map_location="cpu").get("config", {})
+    out = Path(cfg.out)
+    last = out / "last.pt"
+    resumed = torch.load(last, map_location=device) if resume and last.exists() else None  # read once
+    if resumed is not None and cfg.precision == "auto":  # a resumed run keeps what it picked: exact resume
+        was = resumed.get("config", {})
         cfg.precision, cfg.channels_last = was.get("precision", "auto"), was.get("channels_last", cfg.channels_last)
     cfg.precision, cfg.channels_last, rates = resolve_precision(
         cfg.precision, cfg.channels_last, device, timing_probe(cfg, device) if cfg.stage == 1 else None)
     print(f"precision {cfg.precision}, channels_last {cfg.channels_last}, {cfg.threads} threads ({cpu_name()}; "
           f"bf16 flags: {[f for f in BF16_FLAGS if f in cpu_flags()] or 'none'}; probe img/s {rates or 'not timed'})", file=sys.stderr)
-    out = Path(cfg.out)
-    last = out / "last.pt"
-    if cfg.stage == 2 and not cfg.init and not (resume and last.exists()):
+    if cfg.stage == 2 and not cfg.init and resumed is None:
         raise SystemExit("stage 2 starts from a stage-1 generator: set --init (e.g. ../runs/stage1-cpu/best_gen.pt)")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -300,8 +300,8 @@ def train(cfg: Config, resume: bool) -> dict:
         (out / "vgg.json").write_text(json.dumps(vgg_info, indent=2))
         print(f"stage 2: VGG19 {vgg_info}", file=sys.stderr)
     step, best = 0, {"hole_psnr": -1.0}
-    if resume and last.exists():
-        ck = torch.load(last, map_location=device)
+    if resumed is not None:
+        ck = resumed
         gen.load_state_dict(ck["gen"])
         opt.load_state_dict(ck["opt"])
         step, best = ck["step"], ck.get("best", best)
@@ -330,8 +330,8 @@ def train(cfg: Config, resume: bool) -> dict:
         print(f"initialised generator from {cfg.init}", file=sys.stderr)
     if cfg.ema:  # from the weights just loaded; a resumed run restores its own average below
         ema = copy.deepcopy(gen).requires_grad_(False)
-        if resume and last.exists() and "ema" in (ck_ema := torch.load(last, map_location=device)):
-            ema.load_state_dict(ck_ema["ema"])
+        if resumed is not None and "ema" in resumed:
+            ema.load_state_dict(resumed["ema"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     data = Images(cfg.data, cfg.crop, cfg.train_short)
     log = open(out / "log.jsonl", "a")

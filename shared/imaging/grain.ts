@@ -5,6 +5,8 @@
  * 3x3 noise operator, which ignores smooth gradients, over windows entirely kept or entirely
  * hole) and adds the missing part as seeded Gaussian noise, so the output is reproducible.
  */
+
+import { mulberry32 } from "./prng.ts";
 import type { Box, Mask, RgbaImage } from "./types.ts";
 
 /** Immerkær's operator: zero on planes, 6 sigma for i.i.d. Gaussian noise of sigma. */
@@ -53,16 +55,10 @@ export function noiseSigma(img: RgbaImage, origin: { x: number; y: number }, box
   });
 }
 
-/** mulberry32: a small seeded PRNG, so the same request gives the same grain. */
+/** Uniform in [0, 1), seeded: the same request gives the same grain. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 export interface GrainResult {

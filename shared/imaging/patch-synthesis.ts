@@ -12,6 +12,7 @@
  * transcendental functions. The work is known before it runs (`synthesisWork`) from the hole alone.
  */
 import { boxBlur, dilateSquare, halve, halveHole } from "./lowpass.ts";
+import { mulberry32 } from "./prng.ts";
 
 /** Patch side and half side. */
 export const PATCH = 7;
@@ -140,18 +141,6 @@ export function synthesisWork(levels: readonly SynthesisLevel[]): SynthesisWork 
   return { work: PATCH_PIXELS * (comparisons + votes) + WINDOW_PASSES * pixels, comparisons, votes };
 }
 
-/** mulberry32: a small seeded PRNG over 32-bit integers. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
-
 export interface SynthesisResult {
   /** The window, 3 floats a pixel: the guide outside the hole; inside it, the guide's low-pass plus the synthesis' high-pass. */
   pixels: Float32Array;
@@ -164,7 +153,7 @@ export interface SynthesisResult {
  * pixels as they are, the hole as the model filled it. `levels` from planPyramid on its hole.
  */
 export function synthesize(guide: Float32Array, levels: readonly SynthesisLevel[], o: SynthesisOptions): SynthesisResult {
-  const rnd = prng(o.seed);
+  const rnd = mulberry32(o.seed);
   const lambda = (o.guidance ?? 0.5) * PATCH_PIXELS;
   const lpr = o.lowpassRadius ?? 3;
   const its = iterationsFor(levels.length);
