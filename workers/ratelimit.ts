@@ -33,14 +33,7 @@ export class RateLimiter extends DurableObject {
       kv.put("start", start);
       kv.put("count", count + 1);
     }
-    const used = allowed ? count + 1 : count;
-    return {
-      allowed,
-      limit,
-      remaining: Math.max(0, limit - used),
-      resetS: Math.max(1, Math.ceil((start + windowMs - now) / 1000)),
-      windowS,
-    };
+    return decision(allowed, count, limit, start + windowMs - now, windowS);
   }
 
   /**
@@ -61,14 +54,7 @@ export class RateLimiter extends DurableObject {
       kv.put("opened", start);
       kv.put("count", count + 1);
     }
-    const used = allowed ? count + 1 : count;
-    return {
-      allowed,
-      limit,
-      remaining: Math.max(0, limit - used),
-      resetS: Math.max(1, Math.ceil((start + windowMs - now) / 1000)),
-      windowS,
-    };
+    return decision(allowed, count, limit, start + windowMs - now, windowS);
   }
 }
 
@@ -97,4 +83,10 @@ export async function enforceRateLimit(c: Context<AppEnv>, keyId: string, accoun
       { limit: d.limit, window_s: d.windowS },
       d.resetS,
     );
+}
+
+/** The answer of a window that has `count` events before this one and ends in `leftMs`. */
+function decision(allowed: boolean, count: number, limit: number, leftMs: number, windowS: number): RateDecision {
+  const used = allowed ? count + 1 : count;
+  return { allowed, limit, remaining: Math.max(0, limit - used), resetS: Math.max(1, Math.ceil(leftMs / 1000)), windowS };
 }
