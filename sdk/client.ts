@@ -3,7 +3,6 @@
  * browser token from POST /v1/tokens, or a function that fetches a fresh one). Plain `fetch`:
  * Node 20, browsers, Workers. Types come from shared/schemas (the API's own zod schemas).
  */
-import type { z } from "zod";
 import type { PluginInfo } from "../shared/plugins/registry.ts";
 import type { LedgerPage } from "../shared/schemas/accounts.ts";
 import type { DeliveryList, Job, JobList } from "../shared/schemas/jobs.ts";
@@ -172,11 +171,15 @@ export class Gmcnn {
       const res = await this.send({ op: OPERATIONS["jobs.result"], params: { id }, signal: o.signal });
       return res.blob();
     },
-    deliveries: async (id: string, o: CallOptions = {}): Promise<z.infer<typeof DeliveryList>> =>
+    deliveries: async (id: string, o: CallOptions = {}): Promise<DeliveryList> =>
       json(await this.send({ op: OPERATIONS["jobs.deliveries"], params: { id }, signal: o.signal })),
   };
 
-  /** GET /v1/usage: credits and ledger (account keys). */
+  /**
+   * GET /v1/usage: credits and ledger, for a metered (account) key. A dev key (the Worker's
+   * API_KEYS, e.g. the one `npm start` prints first) is unmetered: it has no ledger, and this
+   * throws a GmcnnError with status 403 (kind `forbidden`): "dev keys (API_KEYS) are unmetered and have no account".
+   */
   async usage(q: { cursor?: string; limit?: number } = {}, o: CallOptions = {}): Promise<LedgerPage> {
     return json<LedgerPage>(await this.send({ op: OPERATIONS.usage, query: q, signal: o.signal }));
   }

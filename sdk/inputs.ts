@@ -4,12 +4,12 @@
  * `image_id`, a mask as a PNG or as shapes (`mask_shapes`, small: a stroke is a few points).
  */
 import type { InpaintOptionsInput } from "../shared/schemas/options.ts";
-import type { MaskShapes, Shape } from "../shared/schemas/shapes.ts";
+import type { MaskShapes, MaskShapesInput } from "../shared/schemas/shapes.ts";
 
 /** Bytes of a PNG, JPEG or WebP, a URL to fetch it from, or an id from uploads.create. */
 export type ImageInput = Blob | ArrayBuffer | ArrayBufferView | URL | string | { uploadId: string };
-/** A PNG (bytes or URL; white = hole) or shapes in image pixels. */
-export type MaskInput = Blob | ArrayBuffer | ArrayBufferView | URL | string | MaskShapes | Shape[];
+/** A PNG (bytes or URL; white = hole) or shapes in image pixels: `[...]` or `{ shapes: [...] }`. */
+export type MaskInput = Blob | ArrayBuffer | ArrayBufferView | URL | string | MaskShapesInput;
 
 export interface InpaintRequest extends InpaintOptionsInput {
   image: ImageInput;
@@ -21,10 +21,10 @@ export interface InpaintRequest extends InpaintOptionsInput {
   plugin_options?: Record<string, string | number | boolean>;
 }
 
-const isShapes = (m: MaskInput): m is MaskShapes | Shape[] =>
+const isShapes = (m: MaskInput): m is MaskShapesInput =>
   Array.isArray(m) || (typeof m === "object" && m !== null && "shapes" in m && Array.isArray((m as MaskShapes).shapes));
 
-export const shapesDoc = (m: MaskShapes | Shape[]): MaskShapes => (Array.isArray(m) ? { shapes: m } : m);
+export const shapesDoc = (m: MaskShapesInput): MaskShapes => (Array.isArray(m) ? { shapes: m } : m);
 
 const isUrl = (v: unknown): v is URL | string => v instanceof URL || typeof v === "string";
 

@@ -106,6 +106,7 @@ export const Delivery = z.object({
 });
 export type Delivery = z.infer<typeof Delivery>;
 export const DeliveryList = z.object({ deliveries: z.array(Delivery) });
+export type DeliveryList = z.infer<typeof DeliveryList>;
 
 /** Queue messages. */
 export const JobMessage = z.object({ job_id: z.string() });

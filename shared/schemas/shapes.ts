@@ -27,9 +27,22 @@ export const StrokeShape = z
   .describe("a polyline of the given width with round joins and caps");
 export const Shape = z.discriminatedUnion("type", [RectShape, PolygonShape, StrokeShape]);
 
-/** Form field `mask_shapes` of POST /v1/inpaint: the hole drawn as shapes instead of a PNG. */
-export const MaskShapes = z.object({ shapes: z.array(Shape).max(1000) }).strict();
+const ShapeList = z.array(Shape).max(1000);
+/** The shapes document: `{"shapes": [...]}`. */
+export const ShapesDocument = z.object({ shapes: ShapeList }).strict();
+/**
+ * Field `mask_shapes` of POST /v1/inpaint and /v1/jobs: the hole drawn as shapes instead of a PNG,
+ * as the document `{"shapes": [...]}` or the bare array `[...]` (what a shapes variable in the SDK
+ * holds). Parsed, it is always the document.
+ */
+export const MaskShapes = z
+  .union([ShapesDocument, ShapeList])
+  .describe('{"shapes": [...]} or the bare array [...] of rect, polygon and stroke shapes, in image pixels')
+  .transform((m): { shapes: Shape[] } => (Array.isArray(m) ? { shapes: m } : m));
 
 export type Shape = z.infer<typeof Shape>;
+/** The parsed `mask_shapes`: always the document. */
 export type MaskShapes = z.infer<typeof MaskShapes>;
+/** What `mask_shapes` accepts: the document or the bare array. */
+export type MaskShapesInput = z.input<typeof MaskShapes>;
 export type Point = z.infer<typeof Point>;

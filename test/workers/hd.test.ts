@@ -204,6 +204,23 @@ describe("masks", () => {
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(img);
   });
 
+  it("mask_shapes takes the bare array as well as the document: the same image either way", async () => {
+    const img = await encodeImage(photo(40, 30), "png", 90);
+    const list = [{ type: "rect", x: 5, y: 6, width: 10, height: 8 }];
+    const doc = await post(inpaintForm(img, { shapes: list }));
+    const f = inpaintForm(img, { shapes: [] });
+    f.set("mask_shapes", JSON.stringify(list));
+    const bare = await post(f);
+    expect([doc.status, bare.status]).toEqual([200, 200]);
+    expect(bare.headers.get("x-inpaint-regions")).toBe("1");
+    expect(new Uint8Array(await bare.arrayBuffer())).toEqual(new Uint8Array(await doc.arrayBuffer()));
+    const bad = inpaintForm(img, { shapes: [] });
+    bad.set("mask_shapes", JSON.stringify([{ type: "rect", x: 1, y: 1, width: -1, height: 2 }]));
+    const res = await post(bad);
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toContain("mask_shapes.0.width");
+  });
+
   it("bad shapes: 400 invalid-options naming the field", async () => {
     const img = await encodeImage(photo(20, 20), "png", 90);
     const res = await post(inpaintForm(img, { shapes: [{ type: "stroke", points: [[1, 2]], width: -3 }] }));

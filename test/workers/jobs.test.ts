@@ -227,6 +227,14 @@ describe("POST /v1/jobs", () => {
     });
     expect(res.status).toBe(200);
     expect(((await res.json()) as JobDoc).status).toBe("succeeded");
+    // mask_shapes as the bare array (what an SDK shapes variable holds) is the same mask.
+    const bare = await call("/v1/jobs", {
+      method: "POST",
+      headers: { ...dev, "Content-Type": "application/json", Prefer: "wait=20" },
+      body: JSON.stringify({ image_url: `${testEnv.RECEIVER_URL}/files/in.png`, mask_shapes: JSON.parse(shapes).shapes }),
+    });
+    expect(bare.status).toBe(200);
+    expect(((await bare.json()) as JobDoc).status).toBe("succeeded");
     const missing = await call("/v1/jobs", {
       method: "POST",
       headers: { ...dev, "Content-Type": "application/json" },

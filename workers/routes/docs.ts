@@ -65,6 +65,25 @@ const fallbackId = (method: string, path: string) =>
 
 type Doc = ReturnType<AppInstance["getOpenAPI31Document"]>;
 
+/** Authorize lists the schemes in this order: the customer's key first, the operator's token second. */
+const SCHEME_ORDER = ["bearer", "admin"];
+
+type FormSchema = { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+
+/**
+ * Optional multipart fields without a default get an empty example: Swagger UI's "Try it out"
+ * otherwise fills them with its type placeholders (`string`, `0`, `false`), which the API rejects
+ * (`image_id=string`, `mask_shapes=string`). Empty fields are left out by Swagger UI and treated
+ * as absent by the API (workers/form.ts).
+ */
+function emptyOptionalFields(schema: FormSchema | undefined): void {
+  for (const [name, prop] of Object.entries(schema?.properties ?? {})) {
+    if (schema?.required?.includes(name) || prop.format === "binary") continue;
+    if (prop.default !== undefined || prop.example !== undefined || Array.isArray(prop.examples)) continue;
+    prop.examples = [""];
+  }
+}
+
 /** The generated document, completed: servers (this origin), operationIds, explicit security. */
 export function describeApi(doc: Doc, origin: string): Doc {
   doc.servers = [{ url: origin, description: "this deployment" }];
@@ -75,7 +94,14 @@ export function describeApi(doc: Doc, origin: string): Doc {
       const key = `${method.toUpperCase()} ${path}`;
       op.operationId ??= OPERATION_IDS[key] ?? fallbackId(method, path);
       if (!op.security && SECURITY[key]) (op as { security?: object[] }).security = SECURITY[key];
+      const body = op.requestBody as { content?: Record<string, { schema?: FormSchema }> } | undefined;
+      emptyOptionalFields(body?.content?.["multipart/form-data"]?.schema);
     }
+  const schemes = doc.components?.securitySchemes;
+  if (schemes && doc.components) {
+    const rank = (k: string) => (SCHEME_ORDER.includes(k) ? SCHEME_ORDER.indexOf(k) : SCHEME_ORDER.length);
+    doc.components.securitySchemes = Object.fromEntries(Object.entries(schemes).sort(([a], [b]) => rank(a) - rank(b)));
+  }
   return doc;
 }
 

@@ -50,10 +50,14 @@ export function registerInpaint(app: AppInstance): void {
                     "PNG, same size (stored pixel grid); white (> 127) = hole. Or a JSON file a loaded mask source reads: " +
                     'COCO RLE {"size":[h,w],"counts":...}, shapes {"shapes":[...]} (GET /v1/plugins lists the mask sources)',
                 }),
-              mask_shapes: z.string().optional().openapi({
-                description:
-                  'instead of mask: {"shapes":[{"type":"rect","x","y","width","height"},{"type":"stroke","points":[[x,y],...],"width"},{"type":"polygon","points":[[x,y],...]}]} in stored image pixels (before EXIF orientation)',
-              }),
+              mask_shapes: z
+                .string()
+                .optional()
+                .openapi({
+                  description:
+                    'instead of mask: {"shapes":[{"type":"rect","x","y","width","height"},{"type":"stroke","points":[[x,y],...],"width"},{"type":"polygon","points":[[x,y],...]}]} ' +
+                    'or the bare array [...], in stored image pixels (before EXIF orientation). E.g. [{"type":"rect","x":10,"y":10,"width":40,"height":30}]',
+                }),
             }),
           },
         },

@@ -145,7 +145,9 @@ export function registerJobs(app: AppInstance): void {
               image: z.string().optional().openapi({ format: "binary" }),
               image_id: z.string().optional(),
               mask: z.string().optional().openapi({ format: "binary" }),
-              mask_shapes: z.string().optional(),
+              mask_shapes: z.string().optional().openapi({
+                description: 'instead of mask: {"shapes":[...]} or the bare array [...], as for POST /v1/inpaint',
+              }),
               webhook: z.string().optional().openapi({ description: "https URL that receives the job's events" }),
               webhook_events_filter: z.string().optional().openapi({ description: "started,completed (default completed)" }),
             }),
