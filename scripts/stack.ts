@@ -8,7 +8,11 @@
  * GMCNN_DEV_API_KEY (else the key saved in .wrangler/dev-api-key, else a new one; an unmetered
  * dev key, the Worker's API_KEYS), GMCNN_ADMIN_TOKEN (else .wrangler/admin-token, else a new
  * one; the Worker's ADMIN_TOKEN for /v1/admin/*),
- * GMCNN_GPU_URL (use a running GPU function, e.g. on Modal, instead of starting one).
+ * GMCNN_GPU_URL (use a running GPU function, e.g. on Modal, instead of starting one),
+ * GMCNN_STATE_DIR (wrangler dev's local persistence, default .wrangler/state).
+ *
+ * `npm start` also makes a metered account for the quick start (its key is saved beside the
+ * database, in <state>/metered-api-key): the dev key is unmetered, so GET /v1/usage answers it 403.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -83,6 +87,8 @@ function savedSecret(given: string | undefined, file: string, prefix: string): s
   return secret;
 }
 
+export const defaultStateDir = (env = process.env): string => resolve(ROOT, env.GMCNN_STATE_DIR || ".wrangler/state");
+
 export const devApiKey = (env = process.env): string => savedSecret(env.GMCNN_DEV_API_KEY, KEY_FILE, "gmcnn_dev_");
 export const adminToken = (env = process.env): string => savedSecret(env.GMCNN_ADMIN_TOKEN, ADMIN_TOKEN_FILE, "gmcnn_admin_");
 
@@ -139,16 +145,45 @@ async function waitFor(url: string, what: string, deadline: number, alive: () =>
   throw new Error(`${what} not ready at ${url} (${last})`);
 }
 
-/** `wrangler d1 migrations apply` on the local database under `persistTo` (idempotent). */
+/**
+ * wrangler's environment: no metrics, no colours, and no `Request.cf` download (miniflare fetches
+ * https://workers.cloudflare.com/cf.json at start and logs the failure as an error when offline;
+ * locally `request.cf` then holds miniflare's placeholder values, which nothing here reads).
+ */
+const WRANGLER_ENV = { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
+
+/**
+ * `wrangler d1 migrations apply` on the local database under `persistTo` (idempotent). wrangler
+ * prints its status table once per migration applied; the log gets one line (all of wrangler's
+ * output when it fails).
+ */
 async function migrateLocalDb(persistTo: string, log: StackOptions["log"]): Promise<void> {
+  const lines: string[] = [];
   const p = launch(
     "edge",
     [WRANGLER, "d1", "migrations", "apply", "gmcnn-edge", "--local", "--persist-to", persistTo],
-    { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
-    log,
+    { ...process.env, CI: "1", ...WRANGLER_ENV },
+    (_, line) => lines.push(line),
   );
   const code = await new Promise<number | null>((r) => p.once("exit", r));
-  if (code !== 0) throw new Error(`wrangler d1 migrations apply exited with ${code}`);
+  if (code !== 0) {
+    for (const line of lines) log?.("edge", line);
+    throw new Error(`wrangler d1 migrations apply exited with ${code}`);
+  }
+  log?.("edge", migrationSummary(lines));
+}
+
+/** One line for wrangler's migration output: what was applied, or that there was nothing to do. */
+export function migrationSummary(lines: readonly string[]): string {
+  const toApply = lines.findIndex((l) => l.includes("Migrations to be applied"));
+  if (toApply < 0) return "database: migrations up to date";
+  const names: string[] = [];
+  for (const l of lines.slice(toApply + 1)) {
+    if (l.startsWith("?") || l.includes("About to apply")) break;
+    const m = /│\s*(\S+\.sql)\s*│/.exec(l);
+    if (m) names.push(m[1]);
+  }
+  return `database: applied ${names.length} migration(s): ${names.join(", ")}`;
 }
 
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
@@ -156,7 +191,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const edgePort = o.edgePort ?? (await freePort(host));
   const apiKey = o.apiKey ?? devApiKey();
   const admin = o.adminToken ?? adminToken();
-  const persistTo = o.persistTo ?? join(ROOT, ".wrangler/state");
+  const persistTo = o.persistTo ?? defaultStateDir();
   const log = o.log ?? ((src, line) => console.log(`[${src}] ${line}`));
   const deadline = Date.now() + (o.readyTimeoutMs ?? 180_000);
 
@@ -210,7 +245,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
       ...(assets ? ["--assets", assets] : []),
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ],
-    { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    { ...process.env, ...WRANGLER_ENV },
     log,
   );
 
@@ -266,18 +301,44 @@ async function inpaintExample(stack: Stack): Promise<string> {
   return `${EXAMPLE.out} (${r.headers.get("content-type")}, ${Date.now() - t} ms, request ${r.headers.get("x-request-id")})`;
 }
 
+/**
+ * A metered API key for the quick start (the dev key is unmetered: GET /v1/usage answers it 403).
+ * The one saved in `file` while the database still knows it, else a new account with 100 credits.
+ */
+export async function meteredKey(stack: Pick<Stack, "edgeUrl" | "adminToken">, file: string): Promise<string> {
+  if (existsSync(file)) {
+    const saved = readFileSync(file, "utf8").trim();
+    const r = await fetch(`${stack.edgeUrl}/v1/usage?limit=1`, { headers: { authorization: `Bearer ${saved}` } });
+    await r.body?.cancel();
+    if (r.ok) return saved;
+  }
+  const r = await fetch(`${stack.edgeUrl}/v1/admin/accounts`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "quickstart", credits: 100 }),
+  });
+  if (r.status !== 201) throw new Error(`creating the quick start's account failed: HTTP ${r.status} ${await r.text()}`);
+  const { api_key } = (await r.json()) as { api_key: string };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${api_key}\n`, { mode: 0o600 });
+  return api_key;
+}
+
 async function main(): Promise<void> {
   const env = process.env;
   const port = (k: string, d: number) => (env[k] ? Number(env[k]) : d);
+  const persistTo = defaultStateDir();
   console.log("starting the GPU function server and wrangler dev ...");
   const stack = await startStack({
     host: env.GMCNN_HOST || "127.0.0.1",
     edgePort: port("GMCNN_EDGE_PORT", 8787),
     gpuPort: port("GMCNN_GPU_PORT", 8788),
     gpuUrl: env.GMCNN_GPU_URL || undefined,
+    persistTo,
   });
   console.log(`inpainting ${EXAMPLE.image} through the stack ...`);
   console.log(`wrote ${await inpaintExample(stack)}`);
+  const metered = await meteredKey(stack, join(persistTo, "metered-api-key"));
   if (process.argv.includes("--once")) {
     await stack.stop();
     return;
@@ -288,7 +349,8 @@ gmcnn-edge is running
   demo       ${stack.edgeUrl}/   (paint over something, press Remove)
   edge API   ${stack.edgeUrl}   (docs ${stack.edgeUrl}/docs, OpenAPI ${stack.edgeUrl}/openapi.json)
   GPU        ${stack.gpuUrl}   (${model})
-  API key    ${stack.apiKey}   (dev key: unmetered)
+  API key    ${stack.apiKey}   (dev key: unmetered, no credits; GET /v1/usage answers it 403)
+  metered    ${metered}   (an account with credits: GET /v1/usage works; the SDK quick start uses it)
   admin      ${stack.adminToken}   (Authorization: Bearer, /v1/admin/*)
 
   curl -sS -H "Authorization: Bearer ${stack.apiKey}" \\
@@ -300,7 +362,10 @@ gmcnn-edge is running
     -F image=@${EXAMPLE.image} -F mask=@${EXAMPLE.mask} -F webhook=http://127.0.0.1:9000/hook \\
     ${stack.edgeUrl}/v1/jobs
 
-  # a metered account with 100 credits (its API key is shown once):
+  # the SDK quick start (docs/sdk.md) with the metered key:
+  GMCNN_URL=${stack.edgeUrl} GMCNN_API_KEY=${metered} node quickstart.mjs
+
+  # another metered account with 100 credits (its API key is shown once):
   curl -sS -H "Authorization: Bearer ${stack.adminToken}" -H "Content-Type: application/json" \\
     -d '{"name": "me", "credits": 100}' ${stack.edgeUrl}/v1/admin/accounts
 
