@@ -335,7 +335,8 @@ def train(cfg: Config, resume: bool) -> dict:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     data = Images(cfg.data, cfg.crop, cfg.train_short)
     log = open(out / "log.jsonl", "a")
-    log.write(json.dumps({"start": step, "cpu": cpu_name(), "bf16_flags": [f for f in BF16_FLAGS if f in cpu_flags()],
+    log.write(json.dumps({"start": step, "fill": cfg.fill, "cnum": cfg.cnum,  # model.provenance checks these
+                          "cpu": cpu_name(), "bf16_flags": [f for f in BF16_FLAGS if f in cpu_flags()],
                           "precision": cfg.precision, "channels_last": cfg.channels_last, "threads": cfg.threads,
                           "probe_img_s": rates}) + "\n")
     stop = {"now": False}

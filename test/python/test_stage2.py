@@ -244,8 +244,11 @@ def test_stage1_path_is_unchanged(data):
     ck = torch.load(out / "last.pt")
     assert "stage2" not in ck and set(ck) >= {"gen", "opt", "step", "rng", "torch_rng", "best"}
     start, line = (json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()[:2])
-    # The first line says what the run picked (precision, threads, the probe's rates), then steps.
-    assert set(start) == {"start", "cpu", "bf16_flags", "precision", "channels_last", "threads", "probe_img_s"}
+    # The first line says what the run trains (fill, cnum: model.provenance checks a checkpoint's
+    # against them) and what it picked (precision, threads, the probe's rates), then steps.
+    assert set(start) == {"start", "fill", "cnum", "cpu", "bf16_flags", "precision", "channels_last", "threads",
+                          "probe_img_s"}
+    assert (start["fill"], start["cnum"]) == (cfg.fill, cfg.cnum)
     assert set(line) == {"step", "loss", "recon", "ae", "lr", "img_s", "t"}
 
 
