@@ -134,7 +134,9 @@ async function waitFor(url: string, what: string, deadline: number, alive: () =>
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`${what} exited before it was ready`);
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      // No short per-request timeout: a first request that takes seconds (workerd compiling the
+      // Worker on a busy machine) aborted by the poller makes workerd log a "Broken pipe" ERROR.
+      const r = await fetch(url, { signal: AbortSignal.timeout(Math.max(1000, deadline - Date.now())) });
       if (r.ok) return await r.json();
       last = `HTTP ${r.status}`;
     } catch (e) {

@@ -4,7 +4,7 @@
  * a retry after a lost answer charge once, retries that wait out a real 429's Retry-After, browser
  * tokens, and webhook verification of a real delivery.
  */
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -217,10 +217,20 @@ describe("SDK against the local stack", () => {
     const text = await (await fetch(`${stack.edgeUrl}/openapi.json`)).text();
     const file = join(persist, "openapi.json");
     writeFileSync(file, text);
-    const r = spawnSync(process.execPath, [join(ROOT, "node_modules/@redocly/cli/bin/cli.js"), "lint", file, "--format=json"], {
-      encoding: "utf8",
-      env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
-    });
+    // Asynchronously: a spawnSync blocks the event loop for the lint's seconds, the edge closes the
+    // idle keep-alive connection meanwhile, and the next test's fetch reuses the dead socket.
+    const r = await new Promise<{ stdout: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [join(ROOT, "node_modules/@redocly/cli/bin/cli.js"), "lint", file, "--format=json"],
+        {
+          encoding: "utf8",
+          maxBuffer: 64 << 20,
+          env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+        },
+        (_e, stdout) => resolve({ stdout }),
+      ),
+    );
     const report = JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as {
       totals: { errors: number; warnings: number };
       problems: { ruleId: string; severity: string; message: string }[];
