@@ -7,6 +7,12 @@ The graph is generator + composite: inputs `image` (float32 [N,3,H,W], RGB in [-
 (float32 [N,1,H,W], 1 = hole); output `output` (composited, [-1,1]). With --fp16-weights the
 weights are stored as float16 and cast to float32 inside the graph: half the file, fp32 compute
 (ONNX Runtime folds the casts once at session start).
+
+Provenance: the graph's own metadata (`metadata_props`) names its pre-fill and cnum, and, exported
+from a checkpoint, that checkpoint's file SHA-256, its provenance digest (weights + metadata, fill
+included: `model.provenance.digest`) and its step; the manifest repeats them under `checkpoint`.
+`model.provenance.verify_shipped` checks them against each other, against the checkpoint, and
+against the graph by exporting the checkpoint again (the export is byte-reproducible).
 """
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ from onnx import TensorProto, helper, numpy_helper
 from .generator import GMCNNGenerator, InpaintGraph, count_params
 
 OPSET = 17
+HERE = Path(__file__).resolve().parent.parent  # gpu-jobs/
+META_PREFIX = "gmcnn."  # metadata_props keys: gmcnn.fill, gmcnn.cnum, gmcnn.checkpoint.{sha256,provenance_sha256,step}
 
 
 def export_onnx(gen: GMCNNGenerator, path: Path, size: int = 64) -> None:
@@ -60,6 +68,51 @@ def weights_to_fp16(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def build(gen: GMCNNGenerator, path: Path, fp16: bool) -> None:
+    """The graph of `gen`, as `model.export` writes it (before metadata): the one way a file is made,
+    used again by `model.provenance` to regenerate a shipped file from its checkpoint."""
+    if fp16:  # compute in fp32 on the fp16-rounded weights, exactly what the ONNX holds
+        with torch.no_grad():
+            for p in gen.parameters():
+                if p.numel() >= 64:
+                    p.copy_(p.half().float())
+    export_onnx(gen, path)
+    if fp16:
+        weights_to_fp16(path)
+
+
+def checkpoint_record(ckpt: str | Path, ck: dict) -> dict:
+    """What ties an exported file to the checkpoint it came from: the file's SHA-256, its provenance
+    digest (generator checkpoints written by the trainer; None for a trainer state such as last.pt),
+    its step, and where it lies (the run's committed copy when that is the same file, relative to
+    gpu-jobs/)."""
+    ckpt = Path(ckpt).resolve()
+    sha = sha256(ckpt)
+    file = str(ckpt)
+    committed = (ck.get("config") or {}).get("committed")
+    if committed and (HERE / committed).exists() and sha256(HERE / committed) == sha:
+        file = committed
+    elif ckpt.is_relative_to(HERE):
+        file = str(ckpt.relative_to(HERE))
+    return {"file": file, "sha256": sha, "provenance_sha256": (ck.get("provenance") or {}).get("sha256"),
+            "step": int(ck.get("step", 0))}
+
+
+def onnx_metadata(gen: GMCNNGenerator, checkpoint: dict | None) -> dict[str, str]:
+    props = {"fill": gen.fill, "cnum": str(gen.cnum)}
+    for k, v in (checkpoint or {}).items():
+        if k != "file" and v is not None:
+            props[f"checkpoint.{k}"] = str(v)
+    return {META_PREFIX + k: v for k, v in props.items()}
+
+
+def write_metadata(path: Path, props: dict[str, str]) -> None:
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    helper.set_model_props(model, props)
+    onnx.save(model, str(path))
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -68,7 +121,8 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def manifest(path: Path, gen: GMCNNGenerator, name: str, version: str, fp16: bool, training: dict, metrics: dict) -> dict:
+def manifest(path: Path, gen: GMCNNGenerator, name: str, version: str, fp16: bool, training: dict, metrics: dict,
+             checkpoint: dict | None = None) -> dict:
     return {
         "name": name,
         "version": version,
@@ -84,6 +138,7 @@ def manifest(path: Path, gen: GMCNNGenerator, name: str, version: str, fp16: boo
                        "trained_at": int(training.get("crop", 128))},
         "training": training,
         "metrics": metrics,
+        **({"checkpoint": {k: v for k, v in checkpoint.items() if v is not None}} if checkpoint else {}),
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
 
@@ -103,28 +158,24 @@ def main() -> None:
     ap.add_argument("--metrics", help="JSON file with the manifest's metrics block")
     ap.add_argument("--parity", help="write random inputs and PyTorch outputs here (for the ORT parity test)")
     a = ap.parse_args()
+    checkpoint = None
     if a.ckpt:
-        gen, _ = load_generator(a.ckpt)
+        gen, ck = load_generator(a.ckpt)
+        checkpoint = checkpoint_record(a.ckpt, ck)
     else:
         torch.manual_seed(a.seed)
         gen = GMCNNGenerator(a.cnum, a.fill)
         if a.fill.startswith("pushpull"):  # a zero last layer would make the parity test trivial
             torch.nn.init.xavier_uniform_(gen.merge18.conv.weight)
-    if a.fp16_weights:  # compute in fp32 on the fp16-rounded weights, exactly what the ONNX holds
-        with torch.no_grad():
-            for p in gen.parameters():
-                if p.numel() >= 64:
-                    p.copy_(p.half().float())
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(gen, out)
-    if a.fp16_weights:
-        weights_to_fp16(out)
+    build(gen, out, a.fp16_weights)
+    write_metadata(out, onnx_metadata(gen, checkpoint))
     if a.parity:
         write_parity(gen, Path(a.parity), a.seed)
     if a.training and a.metrics:
         m = manifest(out, gen, a.name, a.version, a.fp16_weights, json.loads(Path(a.training).read_text()),
-                     json.loads(Path(a.metrics).read_text()))
+                     json.loads(Path(a.metrics).read_text()), checkpoint)
         mpath = out.with_name(out.stem + ".manifest.json")
         mpath.write_text(json.dumps(m, indent=2) + "\n")
         print(f"wrote {mpath}", file=sys.stderr)

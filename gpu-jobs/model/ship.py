@@ -12,13 +12,17 @@ Checks, in order (any failure exits non-zero and writes nothing):
   3. for a version >= 0.3.0, the shipping bar on the TEST split (issue 9): centre hole-PSNR >= FSR
      + 0.5 dB, free-form >= FSR, sharpness >= 0.5 on both masks, and the network's own contribution
      over its pre-fill >= +0.5 dB on centre holes.
-Then it exports ONNX (fp16 weights: the one stored copy of the weights) + manifest into
-gpu-jobs/models/, and writes EVAL.md / eval.json (the test split, reported once per shipped model).
+Then it exports ONNX (fp16 weights: the one stored copy of the weights) + manifest, checks that the
+file is tied to the checkpoint (its metadata names the fill and the checkpoint's digests, and the
+graph is what exporting the checkpoint gives: `provenance.verify_shipped`), moves both into
+gpu-jobs/models/, and writes EVAL.md / eval.json (the test split, reported once per shipped model;
+EVAL.md's header gives the image and hole sizes the evaluation used).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,8 +30,9 @@ from pathlib import Path
 
 import torch
 
-from .evaluate import full_eval, quick_eval, selection_score, table
-from .provenance import ProvenanceError, generator_from_onnx, verify_checkpoint, verify_metrics, verify_run
+from .evaluate import eval_masks, full_eval, quick_eval, selection_score, table
+from .provenance import (ProvenanceError, generator_from_onnx, verify_checkpoint, verify_metrics, verify_run,
+                         verify_shipped)
 
 HERE = Path(__file__).resolve().parent.parent  # gpu-jobs/
 sys.path.insert(0, str(HERE / "modal"))  # the pure settings of the training job: one deviation text per fill
@@ -57,6 +62,17 @@ def bar_check(res: dict, name: str) -> list[str]:
         got = "n/a (no pre-fill)" if contrib is None else f"{contrib['center']:+.2f} dB"
         fails.append(f"network contribution over its pre-fill on centre holes {got} < +{BAR['contribution_db']} dB")
     return fails
+
+
+def eval_header(name: str, version: str, res: dict) -> str:
+    """EVAL.md's first paragraph: the evaluation as it ran (image size, the centre hole's size as
+    `evaluate.eval_masks` cut it, the free-form strokes' mean hole ratio)."""
+    h, w = res["_size"]
+    hole = eval_masks("center", h, w, 1)[0] > 0.5
+    hh, hw = int(hole.any(axis=1).sum()), int(hole.any(axis=0).sum())
+    return (f"Test-split evaluation of {name}@{version} ({res['_n']} images, {h}x{w}; centre hole {hh}x{hw}, "
+            f"free-form hole ratio {res['freeform']['_hole_ratio']}). Written by `python3 -m model.ship`; "
+            "the test split is reported once per shipped model and never used to choose.")
 
 
 def verify(ckpt: str, val: str | None) -> tuple[torch.nn.Module, dict, dict]:
@@ -137,17 +153,25 @@ def main() -> None:
     metrics = {"split": "test", "test_images": res["_n"], "center": res["center"]["gmcnn (candidate)"],
                "freeform": res["freeform"]["gmcnn (candidate)"], "contribution": res["_contribution"].get("gmcnn (candidate)"),
                "val": checked["val_metrics"], "bar_0_3_0": {"met": not fails, "misses": fails}}
-    onnx = MODELS / f"{a.name}.onnx"
     with tempfile.TemporaryDirectory() as t:
         (Path(t) / "training.json").write_text(json.dumps(training))
         (Path(t) / "metrics.json").write_text(json.dumps(metrics))
+        onnx = Path(t) / f"{a.name}.onnx"
         subprocess.run([sys.executable, "-m", "model.export", "--ckpt", a.ckpt, "--out", str(onnx), "--fp16-weights",
                         "--name", a.name, "--version", a.version, "--training", f"{t}/training.json",
                         "--metrics", f"{t}/metrics.json"], cwd=HERE, check=True)
-    (MODELS / "EVAL.md").write_text(
-        f"Test-split evaluation of {a.name}@{a.version} ({res['_n']} images, 256x256; centre hole 128x128, "
-        f"free-form hole ratio {res['freeform']['_hole_ratio']}). Written by `python3 -m model.ship`; "
-        f"the test split is reported once per shipped model and never used to choose.\n\n{md}\n")
+        try:
+            verify_shipped(onnx, a.ckpt)
+        except ProvenanceError as e:
+            raise SystemExit(f"refusing to ship: the exported file: {e}")
+        for f in (onnx, onnx.with_name(f"{a.name}.manifest.json")):
+            shutil.copyfile(f, MODELS / f.name)
+        src = json.loads(onnx.with_name(f"{a.name}.manifest.json").read_text())["checkpoint"]["file"]
+        if not src.startswith("models/checkpoints/"):
+            print(f"note: {a.ckpt} is not a committed checkpoint: commit it (gpu-jobs/scripts/commit-best.sh) with "
+                  "this model, or `python3 -m model.provenance verify` cannot find what it was exported from",
+                  file=sys.stderr)
+    (MODELS / "EVAL.md").write_text(f"{eval_header(a.name, a.version, res)}\n\n{md}\n")
     (MODELS / "eval.json").write_text(json.dumps(res, indent=2) + "\n")
 
 

@@ -82,6 +82,24 @@ export const ModelManifest = z
         bar_0_3_0: z.object({ met: z.boolean(), misses: z.array(z.string()) }).optional(),
       })
       .describe("composited 256x256 crops of the test split (held-out before 0.3.0)"),
+    checkpoint: z
+      .object({
+        file: z.string().describe("where it lies, relative to gpu-jobs/ (the run's committed copy) when it can"),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .describe("SHA-256 of the checkpoint file"),
+        provenance_sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .optional()
+          .describe("the trainer's digest over its weights and metadata (fill included)"),
+        step: z.number().int().nonnegative(),
+      })
+      .optional()
+      .describe(
+        "the generator checkpoint this file was exported from; the ONNX metadata_props repeat it (gmcnn.checkpoint.*) with gmcnn.fill and gmcnn.cnum, and model.provenance re-exports the checkpoint to check the graph",
+      ),
     created: z.string(),
   })
   .strict();

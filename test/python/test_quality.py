@@ -10,8 +10,8 @@ strokes (the seeded masks of `model.evaluate`), in hole-PSNR:
 
 The margins are the model card's bar for 0.3.0 (README, "The bar for 0.3.0"): on centre holes the
 model must beat the classical reference by 0.5 dB and its own pre-fill by 0.5 dB; on free-form
-strokes it must beat the classical reference and at least match its pre-fill (within 0.05 dB:
-the noise model.provenance allows when a metric is measured again).
+strokes it must beat the classical reference and at least match its pre-fill (within 0.05 dB,
+model.provenance's old re-evaluation tolerance).
 
 A shipped model known to miss the bar is listed by the SHA-256 of its ONNX file, never by a
 version string (a relabelled manifest cannot dodge the bar), as a strict expected failure: the
@@ -37,7 +37,8 @@ MARGIN = {
     ("center", "mean_fill"): 0.0,
     ("freeform", "mean_fill"): 0.0,
 }
-# "Matches" = no worse than this (model.provenance's METRIC_TOL_DB: a metric measured again).
+# "Matches" = no worse than this (model.provenance's re-evaluation tolerance was 0.05 dB until
+# issue 17 measured re-evaluation as exact to 3 decimals; this bar keeps the 0.05 it was set with).
 MATCH_TOL_DB = 0.05
 # Shipped files measured below the bar: {ONNX SHA-256: {(mask kind, reference)}}.
 # gmcnn@0.2.0 (measured 2026-12-03, hole-PSNR on these six images): centre 16.37 vs Telea 17.91 and
@@ -46,8 +47,10 @@ MATCH_TOL_DB = 0.05
 # are a flat pyramid fill (issue 9).
 # gmcnn@0.2.1 (measured 2026-12-05): centre 19.08 vs Telea 17.91 (passes) and its harmonic pre-fill
 # 18.96 (+0.12 dB, the bar wants +0.5); free-form 20.92 vs Telea 19.81 and pre-fill 20.89 (passes).
+# Its file was 0543e05f... until `model.provenance restamp` added the ONNX metadata (pre-fill,
+# checkpoint digests): the same graph and weights, so the same outputs and the same misses.
 BELOW_BAR = {
-    "0543e05f6d738d5df8c9af18a610808527c1724f5ba3af3e286e7cb4f03249ae": {
+    "1172ab6f067127c12456f159b4cfcf1ce1c1242846792b9a06af17c891496da3": {
         ("center", "prefill"),
     },
     "da1979b259eddcbadcf67a9946a8d7522b5e93fd093eb38a324531f580a6bf44": {

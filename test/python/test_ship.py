@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from model import evaluate, ship
-from model.provenance import generator_from_onnx, stamp
+from model.provenance import generator_from_onnx, stamp, verify_shipped
 from model.train import load_config, train
 
 GPU_JOBS = Path(__file__).resolve().parents[2] / "gpu-jobs"
@@ -169,11 +169,20 @@ def test_a_ship_below_0_3_0_writes_files_that_agree(run, tmp_path, monkeypatch):
     # The training block is the checkpoint's own config and step.
     assert man["training"]["config"] == ck["config"] and man["training"]["steps"] == int(ck["step"])
     assert man["training"]["test_images"] == 2
-    # EVAL.md is what ship writes: its header names this version, the split and the image count,
-    # then the table of eval.json. (The header's image size is a fixed "256x256" in ship.py.)
+    # EVAL.md is what ship writes: its header names this version, the split, the image count and
+    # the sizes the evaluation used (64x64 test images here, so a 32x32 centre hole; ship.py wrote
+    # a fixed "256x256; centre hole 128x128" before), then the table of eval.json.
     md = (models / "EVAL.md").read_text()
-    assert md.startswith("Test-split evaluation of tiny@0.2.9 (2 images, "), md.splitlines()[0]
+    assert md.startswith("Test-split evaluation of tiny@0.2.9 (2 images, 64x64; centre hole 32x32, free-form hole "
+                         f"ratio {ev['freeform']['_hole_ratio']}). "), md.splitlines()[0]
     assert evaluate.table(ev) in md
+    # The file is tied to its checkpoint: the ONNX metadata and the manifest name it, and exporting
+    # it again gives this very graph.
+    ck_sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert man["checkpoint"] == {"file": str(ckpt.resolve()), "sha256": ck_sha,
+                                 "provenance_sha256": ck["provenance"]["sha256"], "step": int(ck["step"])}
+    checked = verify_shipped(models / "tiny.onnx", ckpt)
+    assert checked["regenerated"] and checked["fill"] == "harmonic" and checked["checkpoint"] == ck_sha
     # The weights in the ONNX are the checkpoint's (fp16-rounded).
     gen, _ = generator_from_onnx(str(models / "tiny.onnx"))
     for k, v in gen.state_dict().items():
@@ -207,5 +216,11 @@ def test_the_committed_eval_md_is_what_ship_writes():
     man = json.loads((COMMITTED / "gmcnn.manifest.json").read_text())
     ev = json.loads((COMMITTED / "eval.json").read_text())
     md = (COMMITTED / "EVAL.md").read_text()
-    assert md.startswith(f"Test-split evaluation of {man['name']}@{man['version']} ({ev['_n']} images"), md.splitlines()[0]
+    assert md.splitlines()[0] == ship.eval_header(man["name"], man["version"], ev)
     assert evaluate.table(ev) in md
+
+
+def test_the_eval_md_header_gives_the_sizes_the_evaluation_used():
+    res = {"_n": 3, "_size": [96, 160], "freeform": {"_hole_ratio": 0.2}}
+    assert ship.eval_header("m", "1.0.0", res).startswith(
+        "Test-split evaluation of m@1.0.0 (3 images, 96x160; centre hole 48x48, free-form hole ratio 0.2). ")
