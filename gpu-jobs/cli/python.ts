@@ -1,12 +1,9 @@
 /** Commands that run the Python side (Debian's system interpreter, which has PyTorch). */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
+import { GPU_JOBS, PYTHON } from "../runtime/python.ts";
 
-export const GPU_JOBS = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-/** Debian's interpreter: the first python3 on PATH may be a build without torch. */
-export const PYTHON = process.env.GMCNN_PYTHON ?? (existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+export { GPU_JOBS, PYTHON };
 
 export function runPython(module: string, args: string[]): Promise<number> {
   return new Promise((res, rej) => {

@@ -12,7 +12,8 @@ CUDA bf16 + channels_last with and without torch.compile, one table. `--rehearse
 code on the CPU at tiny sizes (the test suite does), each GPU provider replaced by the CPU one.
 
 Modes: eager (fp32, NCHW), channels_last (fp32), bf16_cl (bf16 autocast + channels_last),
-bf16_cl_compile (the same through torch.compile, where this torch has it).
+bf16_cl_jit (the same traced and frozen per size: oneDNN fuses conv + ELU; measured ~20% faster
+than bf16_cl at 512 on a Zen 5), bf16_cl_compile (through torch.compile, where this torch has it).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def load_weights(path: str):
     return load_generator(path)[0]
 
 ROOT = Path(__file__).resolve().parents[2]
-MODES = ("eager", "channels_last", "bf16_cl", "bf16_cl_compile")
+MODES = ("eager", "channels_last", "bf16_cl", "bf16_cl_jit", "bf16_cl_compile")
 
 
 def best_of(f, reps: int = 5) -> float:
@@ -99,14 +100,16 @@ def peaks(threads: int, model_dir: str | None) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def native_bf16(device: str) -> bool:
-    return device == "cuda" or "amx_bf16" in cpu_flags()
+    """bf16 arithmetic in hardware: AMX tiles, or AVX512-BF16 (Zen 4/5, Cooper Lake), which oneDNN
+    uses although torch's "CPU capability" line says AVX2."""
+    return device == "cuda" or bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def skip_reason(mode: str, device: str, rehearse: bool = False) -> str | None:
     if mode == "bf16_cl_compile" and not hasattr(torch, "compile"):
         return f"torch {torch.__version__} has no torch.compile"
     if mode.startswith("bf16") and not native_bf16(device) and not rehearse:
-        return "no AMX: bf16 runs emulated on this CPU, slower than fp32"
+        return "no AMX or AVX512-BF16: bf16 runs emulated on this CPU, slower than fp32"
     return None
 
 
@@ -129,6 +132,10 @@ def time_torch(g: torch.nn.Module, mode: str, device: str, s: int, n: int, runs:
     if mode != "eager":
         img, mask = img.contiguous(memory_format=torch.channels_last), mask.contiguous(memory_format=torch.channels_last)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    if mode == "bf16_cl_jit":
+        # Traced for this size under the same autocast it runs with, then frozen (weights folded).
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=amp):
+            g = torch.jit.freeze(torch.jit.trace(g, (img, mask), check_trace=False).eval())
 
     def once():
         if mode.startswith("bf16") and amp:

@@ -1,7 +1,8 @@
 """Reduced-precision variants of a shipped ONNX model, each measured against its fp32 original.
 
-    python3 -m model.quantize int8 --model models/gmcnn.onnx [--calib ../data/val] [--eval ../data/test] [--n 32]
-    python3 -m model.quantize fp16 --model models/gmcnn.onnx [--eval ../data/test] [--n 50]
+    python3 -m model.quantize int8 --model models/gmcnn.onnx [--calib ../data/val] [--eval ../data/val] [--n 32]
+    python3 -m model.quantize fp16 --model models/gmcnn.onnx [--eval ../data/val] [--n 32]
+    python3 -m model.quantize bf16 --model models/gmcnn.onnx [--eval ../data/val] [--n 32]
 
 int8: static QDQ quantisation for ONNX Runtime's int8 CPU kernels (VNNI, AMX-INT8). Every Conv
 gets uint8 asymmetric per-tensor activations on its input and its output (min/max over the
@@ -13,12 +14,19 @@ split: that one only measures the loss.
 
 fp16: the network (the five-channel input through the last Conv) in float16, for GPU providers.
 
+bf16: no new file. PyTorch runs the fp32 file's own weights (read back from the ONNX graph) with
+bf16 autocast + channels_last, through gpu-jobs/model/serve_torch.py (the torch runner the server
+may pick: gpu-jobs/runtime/torch-session.ts); the manifest records its measured loss. It exists
+for CPUs where oneDNN's bf16 kernels (AVX512-BF16, AMX) beat ONNX Runtime.
+
 In both, the inputs, the classical fill, the clamp and the composite stay float32, so every
 unmasked pixel comes back exactly. Writes the variant (default: beside --model, <stem>.<kind>.onnx)
 and its manifest (<stem>.<kind>.variant.json): the fp32 file it was made from (by SHA-256), the
-calibration data, and hole-PSNR against the fp32 model on --eval. Speed is measured by `npm run
-bench`, not here; a variant ships beside the fp32 file only where it wins on some machine we run
-on, and its `use_when` tells the runtime (gpu-jobs/runtime/path.ts) where it may pick it.
+calibration data, and hole-PSNR against the fp32 model on --eval: VAL images, and when --eval is
+the calibration folder, the n images after the n used to calibrate (the loss gates a choice, so it
+is measured on val; the test split stays for reporting). Speed is not measured here: the server
+times every variant within the bound at start-up and serves the fastest (runtime/select.ts);
+`use_when` only says where a variant may be tried at all.
 """
 from __future__ import annotations
 
@@ -47,6 +55,10 @@ INT8_CPU_FEATURES = ["avx512_vnni", "avx_vnni", "amx_int8"]
 INT8_SCHEME = ("QDQ; activations uint8 asymmetric per tensor (min/max), weights int8 symmetric per output "
                "channel, bias int32; fill, clamp and composite in float32")
 FP16_SCHEME = "network (five-channel input .. last Conv) in float16; inputs, fill, clamp and composite in float32"
+BF16_SCHEME = ("PyTorch bf16 autocast + channels_last on the fp32 file's own weights: convolutions in bf16 "
+               "(oneDNN); fill, clamp and composite in float32")
+# Where oneDNN has bf16 arithmetic; elsewhere bf16 is emulated and far slower than fp32.
+BF16_CPU_FEATURES = ["avx512_bf16", "amx_bf16"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,8 +285,8 @@ def to_fp16(m: onnx.ModelProto) -> onnx.ModelProto:
 # Data, ONNX Runtime (through Node) and accuracy
 # ---------------------------------------------------------------------------------------------
 
-def images(folder: Path, n: int) -> list[tuple[str, np.ndarray]]:
-    paths = sorted(folder.glob("*.png"))[:n]
+def images(folder: Path, n: int, skip: int = 0) -> list[tuple[str, np.ndarray]]:
+    paths = sorted(folder.glob("*.png"))[skip:skip + n]
     if not paths:
         raise SystemExit(f"no PNG images in {folder} (python3 -m model.dataset writes data/val and data/test)")
     return [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in paths]
@@ -334,9 +346,22 @@ def run_outputs(model: Path, case_dirs: list[Path], shapes: list[tuple[int, int,
             for k, (n, h, w) in enumerate(shapes)]
 
 
-def accuracy(fp32: Path, variant: Path, imgs: list[np.ndarray], work: Path) -> dict:
+def torch_bf16_outputs(model: Path, case_dirs: list[Path], shapes: list[tuple[int, int, int]]) -> list[list[np.ndarray]]:
+    """The torch runner's uint8 outputs (serve_torch.py's very code path) for every case folder."""
+    from .serve_torch import TorchRunner
+    runner = TorchRunner(model, "bf16")
+    out = []
+    for d, (n, h, w) in zip(case_dirs, shapes):
+        out.append([to_uint8(runner.run(np.fromfile(d / f"{i}-image.bin", "<f4").reshape(1, 3, h, w),
+                                        np.fromfile(d / f"{i}-mask.bin", "<f4").reshape(1, 1, h, w))[0])
+                    for i in range(n)])
+    return out
+
+
+def accuracy(fp32: Path, variant: Path | None, imgs: list[np.ndarray], work: Path) -> dict:
     """Hole-PSNR (mean over images) of both models against the originals, per mask kind, and
-    whether every unmasked pixel of the variant's output equals the input."""
+    whether every unmasked pixel of the variant's output equals the input. variant=None: the
+    torch bf16 runner on the fp32 file's weights."""
     h, w = imgs[0].shape[:2]
     masks = masks_for(h, w, len(imgs))
     dirs = []
@@ -344,7 +369,8 @@ def accuracy(fp32: Path, variant: Path, imgs: list[np.ndarray], work: Path) -> d
         dirs.append(work / f"eval-{kind}")
         write_cases(dirs[-1], list(zip(imgs, ms)))
     shapes = [(len(imgs), h, w)] * len(dirs)
-    a_all, b_all = run_outputs(fp32, dirs, shapes, work), run_outputs(variant, dirs, shapes, work)
+    a_all = run_outputs(fp32, dirs, shapes, work)
+    b_all = torch_bf16_outputs(fp32, dirs, shapes) if variant is None else run_outputs(variant, dirs, shapes, work)
     res: dict = {"unmasked_exact": True}
     for (kind, ms), a, b in zip(masks.items(), a_all, b_all):
         pa = [psnr(o, g, m) for o, g, m in zip(a, imgs, ms)]
@@ -370,21 +396,25 @@ def rel(p: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["int8", "fp16"])
+    ap.add_argument("kind", choices=["int8", "fp16", "bf16"])
     ap.add_argument("--model", default=str(ROOT / "gpu-jobs/models/gmcnn.onnx"))
     ap.add_argument("--out", help="variant file (default: <model stem>.<kind>.onnx beside --model)")
     ap.add_argument("--calib", default=str(ROOT / "data/val"), help="calibration images (the val split)")
-    ap.add_argument("--eval", default=str(ROOT / "data/test"), help="images the loss is measured on (the test split)")
+    ap.add_argument("--eval", default=str(ROOT / "data/val"),
+                    help="images the loss is measured on (val; the images after --calib's when the same folder)")
     ap.add_argument("--n", type=int, default=32, help="images per split")
     ap.add_argument("--no-eval", action="store_true", help="skip the accuracy measurement")
     a = ap.parse_args()
     src = Path(a.model).resolve()
-    dst = Path(a.out).resolve() if a.out else src.with_name(f"{src.stem}.{a.kind}.onnx")
+    if a.kind == "bf16":
+        dst = src  # no new file: the torch runner reads the fp32 file's weights
+    else:
+        dst = Path(a.out).resolve() if a.out else src.with_name(f"{src.stem}.{a.kind}.onnx")
     with tempfile.TemporaryDirectory(prefix="gmcnn-quantize-") as tmp:
         work = Path(tmp)
-        m = load_fp32(src)
         calibration = None
         if a.kind == "int8":
+            m = load_fp32(src)
             calib = images(Path(a.calib), a.n)
             h, w = calib[0][1].shape[:2]
             ms = masks_for(h, w, len(calib))
@@ -397,29 +427,37 @@ def main() -> None:
                 "masks": [f"centre {min(h, w) // 2}px square", f"free-form strokes (seed {MASK_SEED})"],
                 "ranges": "min/max of every Conv input and output over all runs",
             }
-        else:
-            variant = to_fp16(m)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save(variant, str(dst))
+        elif a.kind == "fp16":
+            variant = to_fp16(load_fp32(src))
+        if a.kind != "bf16":
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            onnx.save(variant, str(dst))
         acc = None
         if not a.no_eval:
-            test = images(Path(a.eval), a.n)
-            acc = {"folder": rel(Path(a.eval)), "images": len(test),
-                   **accuracy(src, dst, [img for _, img in test], work)}
+            # Never the calibration images: the next n of the same folder when --eval is --calib.
+            same = a.kind == "int8" and Path(a.eval).resolve() == Path(a.calib).resolve()
+            held = images(Path(a.eval), a.n, skip=a.n if same else 0)
+            acc = {"folder": rel(Path(a.eval)), "images": len(held),
+                   **accuracy(src, None if a.kind == "bf16" else dst, [img for _, img in held], work)}
+    use_when = {
+        "int8": {"providers": ["cpu"], "cpu_features_any": INT8_CPU_FEATURES},
+        "fp16": {"providers": ["cuda", "tensorrt"], "cpu_features_any": []},
+        "bf16": {"providers": ["cpu"], "cpu_features_any": BF16_CPU_FEATURES},
+    }[a.kind]
     manifest = {
         "precision": a.kind,
+        "runtime": "torch" if a.kind == "bf16" else "onnxruntime",
         "file": dst.name,
         "sha256": sha256(dst),
         "bytes": dst.stat().st_size,
         "base": {"file": src.name, "sha256": sha256(src)},
-        "scheme": INT8_SCHEME if a.kind == "int8" else FP16_SCHEME,
+        "scheme": {"int8": INT8_SCHEME, "fp16": FP16_SCHEME, "bf16": BF16_SCHEME}[a.kind],
         "calibration": calibration,
         "accuracy": acc,
-        "use_when": ({"providers": ["cpu"], "cpu_features_any": INT8_CPU_FEATURES} if a.kind == "int8"
-                     else {"providers": ["cuda", "tensorrt"], "cpu_features_any": []}),
+        "use_when": use_when,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
-    mpath = dst.with_name(f"{dst.stem}.variant.json")
+    mpath = src.with_name(f"{src.stem}.bf16.variant.json") if a.kind == "bf16" else dst.with_name(f"{dst.stem}.variant.json")
     mpath.write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps({"variant": str(dst), "manifest": str(mpath), "accuracy": acc}, indent=2))
 

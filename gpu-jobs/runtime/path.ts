@@ -1,17 +1,20 @@
 /**
- * Which file and precision a session runs, for the provider and CPU it is on. Pure: session.ts
- * feeds it the variants shipped beside the model (models.ts) and the CPU's features (cpu.ts).
+ * Which ways of running the model may serve on this provider and CPU. Pure: session.ts feeds it
+ * the variants shipped beside the model (models.ts) and the CPU's features (cpu.ts), then times
+ * the candidates and serves the fastest (select.ts).
  *
- * fp32 is always correct. A reduced-precision variant is chosen only where its manifest says it
- * wins (`use_when`: provider and CPU features, set from `npm run bench` measurements) and its
- * measured loss on the test split is within ACCURACY_BOUND_DB with every unmasked pixel exact.
+ * fp32 through ONNX Runtime is always correct and always a candidate. A variant is a candidate only
+ * where its manifest says it may run (`use_when`: provider, CPU features) and its measured loss on
+ * val is within ACCURACY_BOUND_DB with every unmasked pixel exact.
  */
 import type { ModelVariant } from "../../shared/schemas/variant.ts";
 
-export type Precision = "fp32" | "int8" | "fp16";
+export type Precision = "fp32" | "int8" | "fp16" | "bf16";
 export type Provider = "cpu" | "cuda" | "tensorrt" | "wasm";
+/** Who runs the file: ONNX Runtime, or PyTorch on the file's weights (model/serve_torch.py). */
+export type Engine = "onnxruntime" | "torch";
 
-/** Largest hole-PSNR loss against fp32 a variant may have (dB, on the test split). */
+/** Largest hole-PSNR loss against fp32 a variant may have (dB, on val). */
 export const ACCURACY_BOUND_DB = 0.1;
 
 export interface VariantFile {
@@ -21,14 +24,12 @@ export interface VariantFile {
 
 export interface PathChoice {
   precision: Precision;
-  /** The ONNX file to load. */
+  engine: Engine;
+  /** The ONNX file to load (the torch runner reads its weights). */
   file: string;
   /** Why, in words (for logs, /readyz and the bench manifest). */
   reason: string;
 }
-
-/** Variants win in this order where several qualify (int8 kernels are the fastest where they apply). */
-const PREFERENCE: Precision[] = ["int8", "fp16"];
 
 export function withinBound(v: ModelVariant): boolean {
   const a = v.accuracy;
@@ -43,38 +44,47 @@ function fits(v: ModelVariant, provider: Provider, features: readonly string[]):
   );
 }
 
-export function choosePath(input: {
+const asChoice = (v: VariantFile, reason: string): PathChoice => ({
+  precision: v.manifest.precision,
+  engine: v.manifest.runtime,
+  file: v.path,
+  reason,
+});
+
+interface PathInput {
   base: string;
   variants: readonly VariantFile[];
   provider: Provider;
   features: readonly string[];
-  /** "auto" (default) or a precision asked for explicitly (GMCNN_PRECISION). */
-  want?: Precision | "auto";
-}): PathChoice {
+}
+
+/** A precision asked for explicitly (GMCNN_PRECISION): that one or an error that says why not. */
+export function askedPath(input: PathInput & { want: Precision }): PathChoice {
+  const { base, variants, want } = input;
+  if (want === "fp32") return { precision: "fp32", engine: "onnxruntime", file: base, reason: "fp32 asked for" };
+  const v = variants.find((x) => x.manifest.precision === want);
+  if (!v) throw new Error(`precision ${want} asked for, but no ${want} variant of this model file is shipped`);
+  if (!withinBound(v.manifest)) throw new Error(`the ${want} variant is outside the ${ACCURACY_BOUND_DB} dB accuracy bound`);
+  return asChoice(v, `${want} asked for`);
+}
+
+/** Every way that may serve here, fp32 first: the ones select.ts times. */
+export function pathCandidates(input: PathInput): PathChoice[] {
   const { base, variants, provider, features } = input;
-  const want = input.want ?? "auto";
-  if (want === "fp32") return { precision: "fp32", file: base, reason: "fp32 asked for" };
-  if (want !== "auto") {
-    const v = variants.find((x) => x.manifest.precision === want);
-    if (!v) throw new Error(`precision ${want} asked for, but no ${want} variant of this model file is shipped`);
-    if (!withinBound(v.manifest)) throw new Error(`the ${want} variant is outside the ${ACCURACY_BOUND_DB} dB accuracy bound`);
-    return { precision: want, file: v.path, reason: `${want} asked for` };
+  const out: PathChoice[] = [{ precision: "fp32", engine: "onnxruntime", file: base, reason: "fp32" }];
+  for (const v of variants) {
+    if (!fits(v.manifest, provider, features) || !withinBound(v.manifest)) continue;
+    const where = v.manifest.use_when.cpu_features_any.filter((f) => features.includes(f));
+    out.push(
+      asChoice(
+        v,
+        `${v.manifest.precision} variant on ${provider}${where.length ? ` with ${where.join(", ")}` : ""}, loss <= ${ACCURACY_BOUND_DB} dB`,
+      ),
+    );
   }
-  for (const p of PREFERENCE) {
-    const v = variants.find((x) => x.manifest.precision === p);
-    if (v && fits(v.manifest, provider, features) && withinBound(v.manifest)) {
-      const where = v.manifest.use_when.cpu_features_any.filter((f) => features.includes(f));
-      return {
-        precision: p,
-        file: v.path,
-        reason: `${p} variant: wins on ${provider}${where.length ? ` with ${where.join(", ")}` : ""}, loss <= ${ACCURACY_BOUND_DB} dB`,
-      };
-    }
+  if (out.length === 1) {
+    const skipped = variants.map((v) => v.manifest.precision).join(", ");
+    out[0].reason = skipped ? `fp32: the ${skipped} variant(s) may not run on ${provider} here` : "fp32: no variant shipped";
   }
-  const skipped = variants.map((v) => v.manifest.precision).join(", ");
-  return {
-    precision: "fp32",
-    file: base,
-    reason: skipped ? `fp32: the ${skipped} variant(s) do not win on ${provider} here` : "fp32: no variant shipped",
-  };
+  return out;
 }

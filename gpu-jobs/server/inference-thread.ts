@@ -29,12 +29,12 @@ try {
       reply({ type: "error", id: m.id, message: String((e as Error)?.message ?? e) });
     }
   });
-  const { precision, threads, label, reason, file } = session;
+  const { precision, threads, label, reason, file, measured } = session;
   reply({
     type: "ready",
     runtime: session.runtime,
     provider: session.provider,
-    path: { precision, threads, label, reason, file },
+    path: { precision, threads, label, reason, file, measured },
   });
 } catch (e) {
   reply({ type: "failed", message: String((e as Error)?.message ?? e) });

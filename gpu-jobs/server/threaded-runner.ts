@@ -4,6 +4,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { Mask, RgbaImage } from "../../shared/imaging/types.ts";
+import type { Timed } from "../runtime/select.ts";
 import type { SessionOptions } from "../runtime/session.ts";
 
 export type ThreadRequest =
@@ -23,6 +24,8 @@ export interface RunnerPath {
   label: string;
   reason: string;
   file: string;
+  /** Every candidate's time when the path was chosen by measurement (select.ts). */
+  measured?: { size: number; table: Timed[]; cached: boolean };
 }
 
 /** What the server needs from a loaded model (a stand-in in tests). */

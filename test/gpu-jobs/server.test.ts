@@ -140,13 +140,21 @@ describe("GPU function app", () => {
     expect(r.headers.get("retry-after")).toBe("10");
   });
 
-  it("reports the execution path the runtime chose: /readyz in full, the infer header by its label", async () => {
+  it("reports the execution path the runtime chose: /readyz in full with the measured table, the infer header by its label", async () => {
     const path = {
       precision: "int8",
       threads: 2,
       label: "cpu; precision=int8; threads=2",
-      reason: "int8 variant: wins",
+      reason: "int8 variant on cpu; fastest at 256x256: fp32 380, int8 300 ms",
       file: "/m/gmcnn.int8.onnx",
+      measured: {
+        size: 256,
+        cached: false,
+        table: [
+          { precision: "fp32", engine: "onnxruntime", file: "gmcnn.onnx", ms: 380 },
+          { precision: "int8", engine: "onnxruntime", file: "gmcnn.int8.onnx", ms: 300 },
+        ],
+      },
     };
     const { app } = makeApp({ runner: { ...fill(), provider: "cpu", path } });
     expect(await (await app.request("/readyz")).json()).toMatchObject({

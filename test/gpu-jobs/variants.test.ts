@@ -2,8 +2,9 @@
  * Reduced-precision variants (model/quantize.py) of the shipped model, made in a temp folder and
  * checked on committed images (examples/coffee.png, never the test split): every unmasked pixel
  * exact and at most ACCURACY_BOUND_DB of hole-PSNR lost against fp32, then found and chosen (or
- * not) by the runtime. int8 is calibrated on two corner crops of the photo: this checks the
- * pipeline and the bound, not generalisation (the test-split loss is in a shipped variant's manifest).
+ * not) by the runtime's measurement. int8 is calibrated on two corner crops of the photo: this
+ * checks the pipeline and the bound, not generalisation (the val loss is in a shipped variant's
+ * manifest). bf16 is the torch runner (model/serve_torch.py) on the fp32 file's own weights.
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -54,6 +55,8 @@ const quantize = (...args: string[]) =>
 
 beforeAll(async () => {
   copyFileSync(resolveModel().path, model); // variants are written beside the file they come from
+  // The torch runner rebuilds the generator from the graph and its manifest (architecture, fill).
+  copyFileSync(resolveModel().path.replace(/\.onnx$/, ".manifest.json"), join(dir, "gmcnn.manifest.json"));
   photo = (await decodeImage(readFileSync(join(ROOT, "examples/coffee.png")))).image;
   const spoon = maskFromImage((await decodeImage(readFileSync(join(ROOT, "examples/coffee-mask.png")))).image);
   await writeCrops(join(dir, "calib"), [
@@ -66,6 +69,7 @@ beforeAll(async () => {
   ]);
   quantize("int8", "--calib", join(dir, "calib"), "--eval", join(dir, "eval"));
   quantize("fp16", "--eval", join(dir, "eval"));
+  quantize("bf16", "--eval", join(dir, "eval"));
   const fp32 = await open("fp32");
   expect(fp32.precision).toBe("fp32");
   for (const [image, mask] of [
@@ -78,7 +82,7 @@ afterAll(async () => {
   for (const s of sessions) await s.release();
 });
 
-async function open(precision: "fp32" | "int8" | "fp16") {
+async function open(precision: "fp32" | "int8" | "fp16" | "bf16") {
   const s = await createSession(model, { runtime: "node", cuda: false, threads: 2, precision });
   sessions.push(s);
   return s;
@@ -94,7 +98,10 @@ function centreHole(w: number, h: number): Mask {
 describe("reduced-precision variants of the shipped model", () => {
   it("carry manifests: the fp32 file they come from, int8's calibration data, the measured loss", () => {
     const found = listVariants(model);
-    expect(found.map((v) => v.manifest.precision).sort()).toEqual(["fp16", "int8"]);
+    expect(found.map((v) => v.manifest.precision).sort()).toEqual(["bf16", "fp16", "int8"]);
+    const bf16 = found.find((v) => v.manifest.precision === "bf16")!.manifest;
+    expect(bf16).toMatchObject({ runtime: "torch", file: "gmcnn.onnx", calibration: null });
+    expect(bf16.use_when.cpu_features_any).toEqual(["avx512_bf16", "amx_bf16"]);
     const int8 = found.find((v) => v.manifest.precision === "int8")!.manifest;
     expect(int8.calibration).toMatchObject({ images: 2, size: "128x128" });
     expect(int8.calibration?.folder).toContain("calib");
@@ -106,11 +113,11 @@ describe("reduced-precision variants of the shipped model", () => {
     }
   });
 
-  for (const precision of ["int8", "fp16"] as const) {
+  for (const precision of ["int8", "fp16", "bf16"] as const) {
     it(`${precision}: every unmasked pixel exact, at most ${ACCURACY_BOUND_DB} dB hole-PSNR lost, on the committed photo`, async () => {
       const low = await open(precision);
       expect(low.precision).toBe(precision);
-      expect(low.label).toBe(`cpu; precision=${precision}; threads=2`);
+      expect(low.label).toBe(`cpu; precision=${precision}; threads=2${precision === "bf16" ? "; runtime=torch" : ""}`);
       for (const { image, mask, fp32 } of cases) {
         const out = await inpaintRegion(low, image, mask);
         let changed = 0;
@@ -126,18 +133,43 @@ describe("reduced-precision variants of the shipped model", () => {
     });
   }
 
-  it("are chosen automatically only where their manifest says they win (int8: VNNI or AMX-INT8)", async () => {
-    const auto = await createSession(model, { runtime: "node", cuda: false, threads: 2 });
+  it("are timed where their manifest lets them run, the fastest serves, and the choice is cached", async () => {
+    const cache = join(dir, "select-cache");
+    const auto = await createSession(model, { runtime: "node", cuda: false, threads: 2, cacheDir: cache });
     sessions.push(auto);
-    const int8Here = cpuInfo().features.some((f) => ["avx512_vnni", "avx_vnni", "amx_int8"].includes(f));
-    expect(auto.precision).toBe(int8Here ? "int8" : "fp32");
-    expect(auto.reason).toMatch(int8Here ? /int8 variant: wins on cpu/ : /do not win on cpu/);
+    const f = cpuInfo().features;
+    const expected = [
+      "fp32",
+      ...(f.some((x) => ["avx512_vnni", "avx_vnni", "amx_int8"].includes(x)) ? ["int8"] : []),
+      ...(f.some((x) => ["avx512_bf16", "amx_bf16"].includes(x)) ? ["bf16"] : []),
+    ];
+    if (expected.length === 1) {
+      expect(auto.precision).toBe("fp32");
+      expect(auto.measured).toBeUndefined();
+      expect(auto.reason).toMatch(/may not run on cpu/);
+      return;
+    }
+    const table = auto.measured!.table;
+    expect(table[0].precision).toBe("fp32");
+    expect(table.map((t) => t.precision).sort()).toEqual(expected.sort());
+    expect(auto.measured!.cached).toBe(false);
+    // The one serving is the fastest that ran, and its reason says so with every time.
+    const ran = table.filter((t) => t.ms !== null);
+    const best = ran.reduce((a, b) => ((b.ms as number) < (a.ms as number) ? b : a));
+    expect(auto.precision).toBe(best.precision);
+    expect(auto.reason).toContain(`fastest at 256x256: `);
+    // A second start on this machine reads the measurement instead of timing again.
+    const again = await createSession(model, { runtime: "node", cuda: false, threads: 2, cacheDir: cache });
+    sessions.push(again);
+    expect(again.precision).toBe(auto.precision);
+    expect(again.measured).toMatchObject({ cached: true, table });
+    expect(again.reason).toMatch(/, cached$/);
   });
 
   it("are ignored once the fp32 file they were made from changes", () => {
     const path = join(dir, "gmcnn.int8.variant.json");
     const m = ModelVariant.parse(JSON.parse(readFileSync(path, "utf8")));
     writeFileSync(path, JSON.stringify({ ...m, base: { ...m.base, sha256: "0".repeat(64) } }));
-    expect(listVariants(model).map((v) => v.manifest.precision)).toEqual(["fp16"]);
+    expect(listVariants(model).map((v) => v.manifest.precision)).toEqual(["bf16", "fp16"]);
   });
 });
