@@ -30,6 +30,8 @@ export const PROBLEMS = {
   "model-not-found": { status: 422, title: "Unknown model" },
   "idempotency-mismatch": { status: 422, title: "Idempotency-Key reused with a different request" },
   "unsafe-url": { status: 422, title: "URL refused" },
+  "value-too-long": { status: 422, title: "A value is longer than its limit" },
+  "invalid-origin": { status: 422, title: "Not an origin" },
   "fetch-failed": { status: 422, title: "An input URL could not be fetched" },
   "rate-limited": { status: 429, title: "Too many requests" },
   internal: { status: 500, title: "Internal error" },
@@ -90,15 +92,32 @@ export const isProblem = (e: unknown): e is Problem => e instanceof Problem;
 
 /** The zod issues of a failed parse, as the issue list invalid-options problems carry. */
 export interface ZodLikeError {
-  issues: readonly { path: readonly PropertyKey[]; code: string; message: string }[];
+  issues: readonly {
+    path: readonly PropertyKey[];
+    code: string;
+    message: string;
+    origin?: string;
+    params?: Record<string, unknown>;
+  }[];
+}
+
+/** The problem a set of issues answers: a tagged issue's own (invalid-origin), a string over its limit's, or invalid-options. */
+function kindOf(issues: ZodLikeError["issues"]): ProblemKind {
+  for (const i of issues) {
+    const p = i.params?.problem;
+    if (typeof p === "string" && p in PROBLEMS) return p as ProblemKind;
+  }
+  if (issues.some((i) => i.code === "too_big" && i.origin === "string")) return "value-too-long";
+  return "invalid-options";
 }
 
 /**
- * 400 invalid-options listing every zod issue (field path under `prefix`, code, message): the one
- * way the API reports invalid fields, wherever the schema was applied.
+ * The one way the API reports invalid fields, wherever the schema was applied, listing every
+ * zod issue (field path under `prefix`, code, message): 400 invalid-options; 422 value-too-long
+ * when a string is over its limit (shared/schemas/limits.ts); 422 invalid-origin for an origin.
  */
 export function invalidOptions(e: ZodLikeError, prefix: readonly PropertyKey[] = []): Problem {
   const issues = e.issues.map((i) => ({ field: [...prefix, ...i.path].join(".") || null, code: i.code, message: i.message }));
   const detail = issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; ");
-  return new Problem("invalid-options", detail, { issues });
+  return new Problem(kindOf(e.issues), detail, { issues });
 }

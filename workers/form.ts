@@ -5,7 +5,7 @@
  * boolean, string), so a new option needs no change here.
  */
 import { z } from "zod";
-import { Problem } from "../shared/problems.ts";
+import { Problem, invalidOptions as sharedInvalidOptions, type ZodLikeError } from "../shared/problems.ts";
 import type { InpaintOptions } from "../shared/schemas/options.ts";
 import { MaskShapes } from "../shared/schemas/shapes.ts";
 import { UploadId } from "../shared/schemas/uploads.ts";
@@ -46,15 +46,9 @@ function coerce(type: JsonType | undefined, raw: string): unknown {
   return raw; // left as is: zod names the field and the expected type
 }
 
-/**
- * 400 invalid-options listing every zod issue (field path under `prefix`, code, message): the one
- * way the API reports invalid fields, wherever the schema was applied.
- */
-export function invalidOptions(e: z.ZodError, prefix: readonly PropertyKey[] = []): Problem {
-  const issues = e.issues.map((i) => ({ field: [...prefix, ...i.path].join(".") || null, code: i.code, message: i.message }));
-  const detail = issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join("; ");
-  return new Problem("invalid-options", detail, { issues });
-}
+/** shared/problems.ts's invalidOptions (400 invalid-options, 422 value-too-long or invalid-origin). */
+export const invalidOptions = (e: z.ZodError, prefix: readonly PropertyKey[] = []): Problem =>
+  sharedInvalidOptions(e as unknown as ZodLikeError, prefix);
 
 /**
  * Options from the non-file fields; 400 invalid-options lists every zod issue. Field names are

@@ -9,12 +9,12 @@
  * `IdempotentRequest` is the one way routes use this (POST /v1/inpaint through its meter,
  * POST /v1/jobs directly): what is stored and how a replay looks are decided here only.
  */
-import { Problem } from "../shared/problems.ts";
+import { invalidOptions, Problem } from "../shared/problems.ts";
+import { IdempotencyKey } from "../shared/schemas/limits.ts";
 import type { Bindings } from "./env.ts";
 
 /** A pending claim older than this is presumed abandoned (its isolate died). */
 const PENDING_TTL_MS = 10 * 60_000;
-const KEY_SYNTAX = /^[\x21-\x7e]{1,255}$/;
 
 export const idempotencyTtlMs = (env: Partial<Bindings>): number => {
   const s = Number(env.IDEMPOTENCY_TTL_S);
@@ -31,7 +31,10 @@ export interface StoredResponse {
 export function idempotencyKeyOf(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const key = header.trim().replace(/^"(.*)"$/, "$1");
-  if (!KEY_SYNTAX.test(key))
+  const r = IdempotencyKey.safeParse(key);
+  // Over its length: 422 value-too-long, as for every stored string; otherwise a bad header.
+  if (!r.success && r.error.issues.some((i) => i.code === "too_big")) throw invalidOptions(r.error, ["Idempotency-Key"]);
+  if (!r.success)
     throw new Problem("bad-request", "Idempotency-Key must be 1 to 255 visible ASCII characters", { header: "Idempotency-Key" });
   return key;
 }

@@ -1,9 +1,10 @@
 import { z } from "zod";
+import { STRING_LIMITS } from "./limits.ts";
 
 /** Body of POST /v1/admin/accounts (strict: a misspelt member is a 400, not silently dropped). */
 export const CreateAccount = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: z.string().trim().min(1).max(STRING_LIMITS.name, `at most ${STRING_LIMITS.name} characters`),
     credits: z.number().int().min(0).default(0),
     /** Requests per rate-limit window for this account's keys (default: the RATE_LIMIT_REQUESTS var). */
     rate_limit: z.number().int().positive().optional(),
@@ -15,7 +16,7 @@ export type CreateAccount = z.infer<typeof CreateAccount>;
 export const AddCredits = z
   .object({
     credits: z.number().int().positive(),
-    note: z.string().max(500).optional(),
+    note: z.string().max(STRING_LIMITS.note, `at most ${STRING_LIMITS.note} characters`).optional(),
   })
   .strict();
 export type AddCredits = z.infer<typeof AddCredits>;

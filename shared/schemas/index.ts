@@ -1,5 +1,6 @@
 export * from "./accounts.ts";
 export * from "./jobs.ts";
+export * from "./limits.ts";
 export * from "./manifest.ts";
 export * from "./options.ts";
 export * from "./shapes.ts";

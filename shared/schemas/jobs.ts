@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { bounded, STRING_LIMITS, StoredUrl } from "./limits.ts";
 import { InpaintOptions } from "./options.ts";
 import { MaskShapes } from "./shapes.ts";
 
@@ -13,7 +14,7 @@ export type WebhookEvent = z.infer<typeof WebhookEvent>;
 
 /** `webhook_events_filter` as a list or as comma-separated text; default: completed only. */
 export const WebhookEventsFilter = z
-  .union([z.array(WebhookEvent), z.string()])
+  .union([z.array(WebhookEvent).max(10), bounded(100)])
   .transform((v, ctx) => {
     const list =
       typeof v === "string"
@@ -30,11 +31,11 @@ export const WebhookEventsFilter = z
 
 /** POST /v1/jobs as JSON: inputs by URL (https; fetched by the edge under the upload limits). */
 export const CreateJobJson = InpaintOptions.extend({
-  image_url: z.string().url().optional(),
-  image_id: z.string().optional(),
-  mask_url: z.string().url().optional(),
+  image_url: StoredUrl().optional(),
+  image_id: bounded(STRING_LIMITS.id).optional(),
+  mask_url: StoredUrl().optional(),
   mask_shapes: MaskShapes.optional(),
-  webhook: z.string().url().optional(),
+  webhook: StoredUrl().optional(),
   webhook_events_filter: WebhookEventsFilter.optional(),
 }).strict();
 export type CreateJobJson = z.infer<typeof CreateJobJson>;
@@ -58,7 +59,7 @@ export const Job = z.object({
   expires_at: z.string(),
   source: z.string().describe("api, or hook:<integration>"),
   options: InpaintOptions,
-  webhook: z.string().nullable(),
+  webhook: bounded(STRING_LIMITS.url).nullable(),
   webhook_events_filter: z.array(WebhookEvent),
   attempts: z.number().int().describe("runs that reached the GPU step (retries after GPU failures count)"),
   credits_charged: z.number().int(),
@@ -119,18 +120,18 @@ export type DeliveryMessage = z.infer<typeof DeliveryMessage>;
  * URL, a mask (URL or shapes), options, and optionally where to send the result.
  */
 export const HookEvent = z.object({
-  type: z.string().describe("e.g. inpaint.requested"),
-  timestamp: z.string().optional(),
+  type: bounded(STRING_LIMITS.id).describe("e.g. inpaint.requested"),
+  timestamp: bounded(STRING_LIMITS.timestamp).optional(),
   data: z
     .object({
-      image_url: z.string().url(),
-      mask_url: z.string().url().optional(),
+      image_url: StoredUrl(),
+      mask_url: StoredUrl().optional(),
       mask_shapes: MaskShapes.optional(),
       options: z
         .record(z.string(), z.unknown())
         .optional()
         .describe("inpaint options, as for POST /v1/jobs (core options and the loaded plugins' options)"),
-      callback_url: z.string().url().optional(),
+      callback_url: StoredUrl().optional(),
       webhook_events_filter: WebhookEventsFilter.optional(),
     })
     .strict(),
@@ -140,9 +141,8 @@ export type HookEvent = z.infer<typeof HookEvent>;
 /** Body of POST /v1/admin/integrations. */
 export const CreateIntegration = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, "lowercase letters, digits and dashes, 2 to 63 characters"),
-  account_id: z.string().min(1),
-  source: z
-    .string()
+  account_id: bounded(STRING_LIMITS.id).min(1),
+  source: bounded(STRING_LIMITS.id)
     .default("standard-webhooks")
     .describe(
       "the webhook-source plugin that verifies and maps its events (GET /v1/plugins: standard-webhooks, github, cloudinary)",

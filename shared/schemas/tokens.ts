@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Origin } from "./limits.ts";
 
 /**
  * Browser tokens (POST /v1/tokens): what an integrator's server mints with its API key and hands
@@ -20,11 +21,10 @@ export const CreateToken = z
         "inpaint: POST /v1/inpaint; uploads: POST and DELETE /v1/uploads; jobs: POST /v1/jobs and GET, cancel, result of a job",
       ),
     ttl_seconds: z.number().int().min(30).max(TOKEN_TTL_MAX_S).default(900).describe("lifetime, 30 s to 1 h"),
-    origin: z
-      .string()
-      .regex(/^https?:\/\/[^/\s]+$/, "an origin: scheme://host[:port], no path")
-      .optional()
-      .describe("when set, browser requests from another Origin are refused"),
+    origin: Origin.optional().describe(
+      "when set, browser requests from another Origin are refused. Exactly as a browser sends it: " +
+        "scheme://host[:port], lowercase, no default port, no path, query, fragment, userinfo or wildcard (422 invalid-origin)",
+    ),
   })
   .strict();
 export type CreateToken = z.input<typeof CreateToken>;

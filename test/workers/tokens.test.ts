@@ -123,7 +123,7 @@ describe("POST /v1/tokens", () => {
   it("refuses bad requests and unknown tokens", async () => {
     await problem(await mint(testEnv.TEST_API_KEY, { ttl_seconds: 99999 }), 400, "invalid-options");
     await problem(await mint(testEnv.TEST_API_KEY, { scopes: ["admin"] }), 400, "invalid-options");
-    await problem(await mint(testEnv.TEST_API_KEY, { origin: "https://a.example/path" }), 400, "invalid-options");
+    await problem(await mint(testEnv.TEST_API_KEY, { origin: "https://a.example/path" }), 422, "invalid-origin");
     await problem(await inpaint(`gmt_${"0".repeat(48)}`), 401, "unauthorized");
     await problem(await inpaint("gmt_short"), 401, "unauthorized");
   });

@@ -8,6 +8,7 @@ import { checkShapesCost } from "../../shared/imaging/rasterize.ts";
 import { Problem } from "../../shared/problems.ts";
 import type { WebhookEvent } from "../../shared/schemas/jobs.ts";
 import { WebhookEventsFilter } from "../../shared/schemas/jobs.ts";
+import { StoredUrl } from "../../shared/schemas/limits.ts";
 import type { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { MaskShapes } from "../../shared/schemas/shapes.ts";
 import { UploadId } from "../../shared/schemas/uploads.ts";
@@ -45,6 +46,8 @@ function events(raw: unknown): WebhookEvent[] {
 /** The webhook URL after the SSRF guard's static checks (the address is checked at delivery). */
 export function checkedWebhook(env: Bindings, raw: string | undefined): string | null {
   if (raw === undefined || raw === "") return null;
+  const r = StoredUrl().safeParse(raw.trim());
+  if (!r.success && r.error.issues.some((i) => i.code === "too_big")) throw invalidOptions(r.error, ["webhook"]);
   return assertSafeUrl(raw.trim(), { allowLocal: jobSettings(env).allowLocal }).toString();
 }
 

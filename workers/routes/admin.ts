@@ -5,7 +5,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { Problem } from "../../shared/problems.ts";
+import { invalidOptions, Problem } from "../../shared/problems.ts";
 import {
   Account,
   AddCredits,
@@ -44,10 +44,7 @@ export async function jsonBody<T extends z.ZodType>(c: Context<AppEnv>, schema: 
     throw new Problem("bad-request", "send a JSON body (Content-Type: application/json)");
   }
   const r = schema.safeParse(raw);
-  if (!r.success)
-    throw new Problem("invalid-options", r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "), {
-      issues: r.error.issues.map((i) => ({ field: i.path.join("."), code: i.code, message: i.message })),
-    });
+  if (!r.success) throw invalidOptions(r.error);
   return r.data;
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { IdempotencyKey } from "../../shared/schemas/limits.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { ownerOf, requireApiKey } from "../auth.ts";
 import { meterCall } from "../billing/meter.ts";
@@ -25,14 +26,11 @@ export function registerInpaint(app: AppInstance): void {
     security: [{ bearer: [] }],
     request: {
       headers: z.object({
-        "Idempotency-Key": z
-          .string()
-          .optional()
-          .openapi({
-            description:
-              "account keys: a repeat with the same key and request replays the stored response (charged nothing, " +
-              "`Idempotent-Replayed: true`); another request with the key: 422; while the first runs: 409",
-          }),
+        "Idempotency-Key": IdempotencyKey.optional().openapi({
+          description:
+            "account keys: a repeat with the same key and request replays the stored response (charged nothing, " +
+            "`Idempotent-Replayed: true`); another request with the key: 422; while the first runs: 409",
+        }),
       }),
       body: {
         required: true,

@@ -8,6 +8,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { Problem } from "../../shared/problems.ts";
 import { DeliveryList, FINAL_STATUSES, Job, JobList } from "../../shared/schemas/jobs.ts";
+import { IdempotencyKey } from "../../shared/schemas/limits.ts";
 import type { AppEnv, AppInstance } from "../app-env.ts";
 import { ownerOf, requireApiKey } from "../auth.ts";
 import { balanceOf } from "../billing/ledger.ts";
@@ -135,7 +136,9 @@ export function registerJobs(app: AppInstance): void {
     request: {
       headers: z.object({
         Prefer: z.string().optional().openapi({ description: "wait=N: wait up to N seconds (max 60) for the result" }),
-        "Idempotency-Key": z.string().optional().openapi({ description: "as for /v1/inpaint: a repeat returns the same job" }),
+        "Idempotency-Key": IdempotencyKey.optional().openapi({
+          description: "as for /v1/inpaint: a repeat returns the same job",
+        }),
       }),
       body: {
         required: true,

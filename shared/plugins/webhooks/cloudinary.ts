@@ -8,13 +8,14 @@
  */
 import { z } from "zod";
 import { invalidOptions, Problem } from "../../problems.ts";
+import { StoredUrl } from "../../schemas/limits.ts";
 import { definePlugin } from "../contract.ts";
 import { digestHex, equalText, refuse } from "./hmac.ts";
 
 const Upload = z.object({
   notification_type: z.string(),
   resource_type: z.string().optional(),
-  secure_url: z.string().url().optional(),
+  secure_url: StoredUrl().optional(),
   context: z
     .object({ custom: z.record(z.string(), z.string()).optional() })
     .loose()

