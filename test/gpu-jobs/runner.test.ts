@@ -17,7 +17,7 @@ const model = resolveModel();
 let node: ModelSession;
 
 beforeAll(async () => {
-  node = await createSession(model.path, { runtime: "node", threads: 2 });
+  node = await createSession(model.path, { runtime: "node", threads: 2, precision: "fp32" }); // the fp32 graph: parity below
 });
 afterAll(() => node?.release());
 
