@@ -17,7 +17,18 @@ export interface Bindings extends Env {
   URL_SIGNING_SECRET?: string;
   /** "true" opens POST /demo/token (the local demo page's token source; `npm start` sets it). */
   DEMO_TOKENS?: string;
+  /**
+   * Seconds an incoming event's signed content is remembered (default 604800, 7 days): a replay
+   * of it, under any delivery id, is refused within this window (workers/routes/hooks.ts).
+   */
+  HOOK_REPLAY_RETENTION_S?: string;
 }
+
+/** HOOK_REPLAY_RETENTION_S in milliseconds. */
+export const hookReplayRetentionMs = (env: Partial<Bindings>): number => {
+  const n = Number(env.HOOK_REPLAY_RETENTION_S);
+  return (env.HOOK_REPLAY_RETENTION_S && Number.isFinite(n) && n > 0 ? n : 7 * 86400) * 1000;
+};
 
 export interface UploadLimits {
   maxUploadBytes: number;

@@ -199,9 +199,12 @@ export type JobJson = Readonly<Record<string, unknown>> & Partial<Record<keyof z
 export interface WebhookSourceHooks {
   /**
    * Verifies the signature with the integration's secret (constant time) and returns the
-   * delivery's id, which the edge accepts once. Throws 401 invalid-signature.
+   * delivery's id, which the edge accepts once, and `signed`: exactly what the signature covers
+   * (less the secret). The edge accepts a digest of `signed` once per integration within
+   * HOOK_REPLAY_RETENTION_S too, so that a replay under a new id that the signature does not cover
+   * (X-GitHub-Delivery) creates nothing. Throws 401 invalid-signature.
    */
-  verify(req: WebhookRequest, secret: string, o: { nowS: number; toleranceS: number }): Promise<{ id: string }>;
+  verify(req: WebhookRequest, secret: string, o: { nowS: number; toleranceS: number }): Promise<{ id: string; signed: string }>;
   /** The payload mapped to a job, or `{ ignore }` for an event that asks for nothing (a ping). */
   toJob(payload: unknown, req: WebhookRequest): { job: JobJson } | { ignore: string };
   /** A new signing secret when we issue it; absent: the sender's own secret must be registered. */

@@ -7,8 +7,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { STRING_LIMITS } from "../../shared/schemas/limits.ts";
+import { encodeImage } from "../../workers/codecs.ts";
 import { expectProblem, footprint } from "./footprint.ts";
-import { call, newAccount, testEnv } from "./helpers.ts";
+import { call, newAccount, photo, testEnv } from "./helpers.ts";
 
 const admin = { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" };
 const postJson = (path: string, body: unknown, headers: Record<string, string>) =>
@@ -130,4 +131,104 @@ describe("item 4: a token's origin is exactly scheme://host[:port]", () => {
       expect(((await res.json()) as { origin: string }).origin).toBe(origin);
     },
   );
+});
+
+describe("item 12: a signed GitHub-style delivery replayed under a new X-GitHub-Delivery id", () => {
+  const inputs = (async () => {
+    const img = await encodeImage(photo(16, 16), "png", 90);
+    const put = await fetch(`${testEnv.RECEIVER_URL}/files/r3b-image.png`, {
+      method: "PUT",
+      headers: { "Content-Type": "image/png" },
+      body: img as Uint8Array<ArrayBuffer>,
+    });
+    expect(put.status).toBe(204);
+    return `${testEnv.RECEIVER_URL}/files/r3b-image.png`;
+  })();
+  const sign = async (secret: string, body: string) => {
+    const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
+    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
+    return `sha256=${[...mac].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  };
+
+  it("creates no second job and charges nothing; 409 webhook-replayed names the first delivery and its job", async () => {
+    const a = await newAccount(5, "gh-replay");
+    const name = `r3b-gh-${crypto.randomUUID().slice(0, 8)}`;
+    const created = await postJson("/v1/admin/integrations", { name, account_id: a.id, source: "github" }, admin);
+    expect(created.status).toBe(201);
+    const { secret } = (await created.json()) as { secret: string };
+    const image = await inputs;
+    const payload = (nonce?: string) =>
+      JSON.stringify({
+        event_type: "inpaint",
+        client_payload: { image_url: image, mask_shapes: shapes, ...(nonce ? { nonce } : {}) },
+      });
+    const post = async (body: string, delivery: string) =>
+      call(`/v1/hooks/${name}`, {
+        method: "POST",
+        body,
+        headers: {
+          "Content-Type": "application/json",
+          "X-GitHub-Event": "repository_dispatch",
+          "X-GitHub-Delivery": delivery,
+          "X-Hub-Signature-256": await sign(secret, body),
+        },
+      });
+    const body = payload();
+    const first = await post(body, "delivery-1");
+    expect(first.status).toBe(202);
+    const job = (await first.json()) as { id: string };
+    const jobsOf = async () =>
+      (await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs WHERE account_id = ?").bind(a.id).first<{ n: number }>())?.n;
+    const chargesOf = async () =>
+      (
+        await env.DB.prepare(
+          "SELECT (SELECT COUNT(*) FROM ledger WHERE account_id = ?1 AND delta < 0) + (SELECT COUNT(*) FROM holds WHERE account_id = ?1) AS n",
+        )
+          .bind(a.id)
+          .first<{ n: number }>()
+      )?.n;
+    expect(await jobsOf()).toBe(1);
+
+    for (const delivery of ["delivery-2", crypto.randomUUID(), "x"]) {
+      const doc = await expectProblem(await post(body, delivery), 409, "webhook-replayed");
+      expect(doc).toMatchObject({ webhook_id: delivery, first_webhook_id: "delivery-1", job_id: job.id });
+    }
+    // The same delivery id again is refused as before.
+    await expectProblem(await post(body, "delivery-1"), 409, "webhook-replayed");
+    expect(await jobsOf()).toBe(1);
+    // One job's hold or its one debit, never a second.
+    expect(await chargesOf()).toBeLessThanOrEqual(1);
+
+    // A sender that means the same request again changes the signed body (client_payload.nonce).
+    const again = await post(payload("second"), "delivery-3");
+    expect(again.status).toBe(202);
+    expect(await jobsOf()).toBe(2);
+  });
+
+  it("a refused event frees its digest, so the sender's fixed retry can succeed", async () => {
+    const a = await newAccount(0, "gh-broke");
+    const name = `r3b-gh-${crypto.randomUUID().slice(0, 8)}`;
+    const created = await postJson("/v1/admin/integrations", { name, account_id: a.id, source: "github" }, admin);
+    const { secret } = (await created.json()) as { secret: string };
+    const body = JSON.stringify({ event_type: "inpaint", client_payload: { image_url: await inputs, mask_shapes: shapes } });
+    const post = async (delivery: string) =>
+      call(`/v1/hooks/${name}`, {
+        method: "POST",
+        body,
+        headers: {
+          "Content-Type": "application/json",
+          "X-GitHub-Delivery": delivery,
+          "X-Hub-Signature-256": await sign(secret, body),
+        },
+      });
+    await expectProblem(await post("d-1"), 402, "payment-required");
+    // Not accepted: no digest kept, so the same event is still 402 (not a replay) until credits arrive.
+    await expectProblem(await post("d-2"), 402, "payment-required");
+    const rows = await env.DB.prepare("SELECT COUNT(*) AS n FROM hook_digests WHERE integration = ?")
+      .bind(name)
+      .first<{ n: number }>();
+    expect(rows?.n).toBe(0);
+  });
 });

@@ -9,7 +9,7 @@
 import { isProblem, Problem } from "../../shared/problems.ts";
 import { FINAL_STATUSES, type JobMessage } from "../../shared/schemas/jobs.ts";
 import { cacheHitPrice, pricing } from "../billing/pricing.ts";
-import type { Bindings } from "../env.ts";
+import { type Bindings, hookReplayRetentionMs } from "../env.ts";
 import type { InpaintForm } from "../form.ts";
 import { runInpaint } from "../inpaint-run.ts";
 import { uploadIdOfKey } from "../uploads.ts";
@@ -142,6 +142,9 @@ export async function sweep(env: Bindings, now = Date.now()): Promise<{ resent: 
   }
   await env.DB.prepare("DELETE FROM hook_receipts WHERE received_at < ?")
     .bind(now - 7 * 86400_000)
+    .run();
+  await env.DB.prepare("DELETE FROM hook_digests WHERE received_at < ?")
+    .bind(now - hookReplayRetentionMs(env))
     .run();
   return { resent: stale.length, redelivered: overdue.length, purged: expired.length };
 }

@@ -13,6 +13,8 @@ import { CreatedIntegration, CreateIntegration, HookEvent, Job } from "../../sha
 import type { AppInstance } from "../app-env.ts";
 import { getAccount } from "../billing/accounts.ts";
 import { limitBody } from "../body-limit.ts";
+import { sha256Hex } from "../cache.ts";
+import { hookReplayRetentionMs } from "../env.ts";
 import { createJob } from "../jobs/create.ts";
 import { jobRequestFromJson } from "../jobs/inputs.ts";
 import { jobView } from "../jobs/view.ts";
@@ -148,8 +150,9 @@ export function registerHooks(app: AppInstance): void {
       const source = plugins.webhookSource(integration?.source ?? (plugins.webhookSources.keys().next().value as string));
       const signed = { headers: c.req.raw.headers, body };
       let id: string;
+      let signedContent: string;
       try {
-        ({ id } = await source.verify(signed, integration?.secret ?? decoySecret(source), {
+        ({ id, signed: signedContent } = await source.verify(signed, integration?.secret ?? decoySecret(source), {
           nowS: Math.floor(Date.now() / 1000),
           toleranceS: tolerance,
         }));
@@ -177,6 +180,31 @@ export function registerHooks(app: AppInstance): void {
         .run();
       if (claimed.meta.changes !== 1)
         throw new Problem("webhook-replayed", `webhook-id ${id} was already received`, { webhook_id: id });
+      const release = () =>
+        c.env.DB.prepare("DELETE FROM hook_receipts WHERE integration = ? AND webhook_id = ?").bind(name, id).run();
+      // Then what the signature covers: a delivery id it does not cover (X-GitHub-Delivery) is
+      // anyone's to change, so the same signed content under a new id is a replay too. A claim
+      // older than the retention window is taken over.
+      const digest = await sha256Hex(signedContent);
+      const now = Date.now();
+      const fresh = await c.env.DB.prepare(
+        `INSERT INTO hook_digests (integration, digest, webhook_id, received_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (integration, digest) DO UPDATE SET webhook_id = ?3, received_at = ?4, job_id = NULL
+         WHERE hook_digests.received_at < ?5`,
+      )
+        .bind(name, digest, id, now, now - hookReplayRetentionMs(c.env))
+        .run();
+      if (fresh.meta.changes !== 1) {
+        await release();
+        const first = await c.env.DB.prepare("SELECT webhook_id, job_id FROM hook_digests WHERE integration = ? AND digest = ?")
+          .bind(name, digest)
+          .first<{ webhook_id: string; job_id: string | null }>();
+        throw new Problem(
+          "webhook-replayed",
+          `this signed event was already received (as ${first?.webhook_id ?? "another delivery"}); a replay under a new delivery id creates no job and is charged nothing`,
+          { webhook_id: id, first_webhook_id: first?.webhook_id ?? null, job_id: first?.job_id ?? null },
+        );
+      }
       try {
         let raw: unknown;
         try {
@@ -193,13 +221,17 @@ export function registerHooks(app: AppInstance): void {
           requestId: c.get("requestId"),
           base: publicBase(c),
         });
-        await c.env.DB.prepare("UPDATE hook_receipts SET job_id = ? WHERE integration = ? AND webhook_id = ?")
-          .bind(job.id, name, id)
-          .run();
+        await c.env.DB.batch([
+          c.env.DB.prepare("UPDATE hook_receipts SET job_id = ? WHERE integration = ? AND webhook_id = ?").bind(job.id, name, id),
+          c.env.DB.prepare("UPDATE hook_digests SET job_id = ? WHERE integration = ? AND digest = ?").bind(job.id, name, digest),
+        ]);
         return c.json(await jobView(c.env, job), 202, { Location: `/v1/jobs/${job.id}` });
       } catch (e) {
         // Not accepted: the sender may retry the same event (same webhook-id) once it is fixed.
-        await c.env.DB.prepare("DELETE FROM hook_receipts WHERE integration = ? AND webhook_id = ?").bind(name, id).run();
+        await c.env.DB.batch([
+          c.env.DB.prepare("DELETE FROM hook_receipts WHERE integration = ? AND webhook_id = ?").bind(name, id),
+          c.env.DB.prepare("DELETE FROM hook_digests WHERE integration = ? AND digest = ?").bind(name, digest),
+        ]);
         throw e;
       }
     },

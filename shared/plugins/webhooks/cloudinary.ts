@@ -49,7 +49,7 @@ export const cloudinaryWebhooks = () =>
         const s = sig.trim().toLowerCase();
         const expected = await digestHex(s.length === 64 ? "SHA-256" : "SHA-1", req.body + ts + secret);
         if (!equalText(s, expected)) throw refuse("X-Cld-Signature does not match this API secret");
-        return { id: `${ts}:${s}` };
+        return { id: `${ts}:${s}`, signed: req.body + ts };
       },
       toJob(payload) {
         const r = Upload.safeParse(payload);

@@ -2,8 +2,9 @@
  * Webhook source `github`: GitHub-style signatures, as GitHub, Gitea, Forgejo and many CI systems
  * send them: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`, the delivery id in
  * `X-GitHub-Delivery` (or `X-Gitea-Delivery`), the event in `X-GitHub-Event`. There is no signed
- * timestamp: the delivery id is accepted once. Body: a repository_dispatch-style
- * `{event_type, client_payload: {image_url, mask_url | mask_shapes, options, callback_url}}`;
+ * timestamp, and the delivery id is not signed: the edge accepts the id once and the signed body
+ * once per retention window (`signed` below). Body: a repository_dispatch-style
+ * `{event_type, client_payload: {image_url, mask_url | mask_shapes, options, callback_url, nonce}}`;
  * `ping` events are acknowledged and ignored.
  */
 import { z } from "zod";
@@ -45,7 +46,8 @@ export const githubWebhooks = () =>
           );
         const expected = `sha256=${await hmacHex("SHA-256", secret, req.body)}`;
         if (!equalText(sig.trim().toLowerCase(), expected)) throw refuse("X-Hub-Signature-256 does not match this secret");
-        return { id };
+        // The delivery id is not signed: the body is all the signature covers.
+        return { id, signed: req.body };
       },
       toJob(payload, req) {
         const event = req.headers.get("x-github-event") ?? "repository_dispatch";

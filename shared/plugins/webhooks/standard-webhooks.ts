@@ -16,7 +16,10 @@ export const standardWebhooks = () =>
     kind: "webhook-source",
     description: "Standard Webhooks (webhook-id/-timestamp/-signature, whsec_ secret), body {type, data:{image_url, ...}}",
     setup: () => ({
-      verify: (req, secret, o) => verifyWebhook(secret, req.headers, req.body, { nowS: o.nowS, toleranceS: o.toleranceS }),
+      async verify(req, secret, o) {
+        const { id, timestampS } = await verifyWebhook(secret, req.headers, req.body, { nowS: o.nowS, toleranceS: o.toleranceS });
+        return { id, signed: `${id}.${timestampS}.${req.body}` };
+      },
       toJob(payload) {
         const ev = HookEvent.safeParse(payload);
         if (!ev.success) throw invalidOptions(ev.error);

@@ -132,7 +132,10 @@ describe("mappings", () => {
       "x-hub-signature-256": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
       "x-github-delivery": "d1",
     });
-    await expect(gh.verify({ headers, body: "Hello, World!" }, "It's a Secret to Everybody", o)).resolves.toEqual({ id: "d1" });
+    await expect(gh.verify({ headers, body: "Hello, World!" }, "It's a Secret to Everybody", o)).resolves.toEqual({
+      id: "d1",
+      signed: "Hello, World!",
+    });
   });
 
   it("cloudinary: an upload whose context names a mask is a job on its secure_url; others are ignored", async () => {
