@@ -24,6 +24,7 @@ export const PROBLEMS = {
   "image-too-large": { status: 413, title: "Image dimensions too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "undecodable-image": { status: 422, title: "Image could not be decoded" },
+  "image-too-complex": { status: 422, title: "Image is too costly to decode" },
   "mask-mismatch": { status: 422, title: "Mask does not match the image" },
   "mask-too-large": { status: 422, title: "Mask covers too much of the image" },
   "mask-too-complex": { status: 422, title: "Mask is too complex to read" },

@@ -18,6 +18,7 @@ import webpEncWasm from "@jsquash/webp/codec/enc/webp_enc.wasm";
 import webpEncSimdWasm from "@jsquash/webp/codec/enc/webp_enc_simd.wasm";
 import decodeWebpRaw, { init as initWebpDecRaw } from "@jsquash/webp/decode.js";
 import encodeWebpRaw, { init as initWebpEncRaw } from "@jsquash/webp/encode.js";
+import { countJpegScans, MAX_SCANS_AT_MAX_PIXELS } from "../shared/imaging/jpeg-scans.ts";
 import { type ImageFormat, type ImageHeader, looksComplete, readImageHeader, sniffFormat } from "../shared/imaging/sniff.ts";
 import type { RgbaImage } from "../shared/imaging/types.ts";
 import { Problem } from "../shared/problems.ts";
@@ -130,7 +131,33 @@ export function inspectUpload(
   checkDimensions(h, what, limits);
   if (!looksComplete(bytes, format))
     throw new Problem("undecodable-image", `${what} is truncated (the ${format.toUpperCase()} file ends early)`, { field: what });
+  if (format === "jpeg") checkJpegDecodeWork(bytes, h, what, limits);
   return { ...h, format: format as EdgeFormat };
+}
+
+/**
+ * A JPEG's decode work (scans x pixels, counted from its segment structure) against the bound:
+ * MAX_SCANS_AT_MAX_PIXELS scans of the largest image the limits allow. Over it, 422
+ * image-too-complex before any pixel is decoded (a progressive JPEG with thousands of empty
+ * refinement scans took seconds to decode and blocked the isolate).
+ */
+export function checkJpegDecodeWork(
+  bytes: Uint8Array,
+  h: { width: number; height: number },
+  what: string,
+  limits: UploadLimits,
+): void {
+  const pixels = h.width * h.height;
+  const maxWork = MAX_SCANS_AT_MAX_PIXELS * limits.maxMegapixels * 1e6;
+  // Counting stops as soon as the bound is passed.
+  const { scans } = countJpegScans(bytes, Math.floor(maxWork / Math.max(1, pixels)) + 1);
+  const work = scans * pixels;
+  if (work > maxWork)
+    throw new Problem(
+      "image-too-complex",
+      `${what} is a JPEG of ${h.width}x${h.height} in ${scans} or more scans: decoding it would pass over ${work} pixels, over the bound of ${maxWork} (${MAX_SCANS_AT_MAX_PIXELS} scans of ${limits.maxMegapixels} MP); re-encode it (baseline, or a standard progressive script)`,
+      { field: what, scans, pixels, work, max_work: maxWork },
+    );
 }
 
 /** 413 image-too-large when `h` exceeds the pixel or side limits. */

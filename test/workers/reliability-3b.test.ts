@@ -6,10 +6,12 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { countJpegScans, MAX_SCANS_AT_MAX_PIXELS } from "../../shared/imaging/jpeg-scans.ts";
 import { STRING_LIMITS } from "../../shared/schemas/limits.ts";
-import { encodeImage } from "../../workers/codecs.ts";
+import { encodeImage, inspectUpload } from "../../workers/codecs.ts";
+import { uploadLimits } from "../../workers/env.ts";
 import { expectProblem, footprint } from "./footprint.ts";
-import { call, newAccount, photo, testEnv } from "./helpers.ts";
+import { call, form, newAccount, photo, testEnv } from "./helpers.ts";
 
 const admin = { Authorization: `Bearer ${testEnv.ADMIN_TOKEN}`, "Content-Type": "application/json" };
 const postJson = (path: string, body: unknown, headers: Record<string, string>) =>
@@ -230,5 +232,67 @@ describe("item 12: a signed GitHub-style delivery replayed under a new X-GitHub-
       .bind(name)
       .first<{ n: number }>();
     expect(rows?.n).toBe(0);
+  });
+});
+
+describe("item 14: a JPEG's decode work is bounded before it is decoded", () => {
+  /** SOI, a progressive SOF2 of w x h (3 components), `scans` empty AC refinement scans, EOI. */
+  function manyScans(w: number, h: number, scans: number): Uint8Array {
+    const sof = [0xff, 0xc2, 0, 17, 8, h >> 8, h & 255, w >> 8, w & 255, 3, 1, 0x11, 0, 2, 0x11, 1, 3, 0x11, 1];
+    // SOS: 1 component, Ss=1, Se=63, Ah=1, Al=0; then two bytes of entropy data with a stuffed FF00.
+    const sos = [0xff, 0xda, 0, 8, 1, 1, 0, 1, 63, 0x10, 0xff, 0x00];
+    const out = new Uint8Array(2 + sof.length + scans * sos.length + 2);
+    out.set([0xff, 0xd8], 0);
+    out.set(sof, 2);
+    for (let i = 0; i < scans; i++) out.set(sos, 2 + sof.length + i * sos.length);
+    out.set([0xff, 0xd9], out.length - 2);
+    return out;
+  }
+
+  it("counts scans from the segment structure, skipping stuffed bytes and restart markers", async () => {
+    expect(countJpegScans(manyScans(2000, 2000, 2000))).toEqual({ scans: 2000, progressive: true });
+    expect(countJpegScans(manyScans(2000, 2000, 2000), 10).scans).toBe(10);
+    const baseline = await encodeImage(photo(64, 48), "jpeg", 90);
+    expect(countJpegScans(baseline)).toEqual({ scans: 1, progressive: false });
+    // FF D0..D7 (restart markers) inside entropy data do not end the scan.
+    const rst = new Uint8Array([
+      0xff, 0xd8, 0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0, 1, 0xff, 0xd3, 2, 0xff, 0, 0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0, 0xff, 0xd9,
+    ]);
+    expect(countJpegScans(rst).scans).toBe(2);
+  });
+
+  it("the probe's 2000x2000 JPEG with 2,000 empty refinement scans: 422 image-too-complex before decoding, nothing stored", async () => {
+    const a = await newAccount(5, "scans");
+    const before = await footprint(a.id);
+    const bytes = manyScans(2000, 2000, 2000);
+    expect(bytes.length).toBeLessThan(30_000);
+    const up = new FormData();
+    up.append("file", new Blob([bytes as Uint8Array<ArrayBuffer>]), "scans.jpg");
+    const doc = await expectProblem(
+      await call("/v1/uploads", { method: "POST", body: up, headers: a.headers }),
+      422,
+      "image-too-complex",
+    );
+    const maxWork = MAX_SCANS_AT_MAX_PIXELS * 8e6;
+    expect(doc).toMatchObject({ field: "image", pixels: 4e6, max_work: maxWork });
+    // Counting stopped just past the bound: the walk did not read all 2,000 scans.
+    expect(doc.scans).toBe(Math.floor(maxWork / 4e6) + 1);
+    const inpaint = await call("/v1/inpaint", {
+      method: "POST",
+      body: form(bytes, undefined, { mask_shapes: JSON.stringify(shapes) }),
+      headers: { ...a.headers, "Cache-Control": "no-store" },
+    });
+    await expectProblem(inpaint, 422, "image-too-complex");
+    expect(await footprint(a.id)).toEqual(before);
+  });
+
+  it("under the bound the header check passes (the count is what decides, not the scan count alone)", () => {
+    const limits = uploadLimits(testEnv);
+    // 24 scans of the largest image, and 2,000 scans of a 64x64 one, are both within the bound.
+    expect(() => inspectUpload(manyScans(4000, 2000, MAX_SCANS_AT_MAX_PIXELS), "image", limits, ["jpeg"])).not.toThrow();
+    expect(() => inspectUpload(manyScans(64, 64, 2000), "image", limits, ["jpeg"])).not.toThrow();
+    expect(() => inspectUpload(manyScans(4000, 2000, MAX_SCANS_AT_MAX_PIXELS + 1), "image", limits, ["jpeg"])).toThrow(
+      expect.objectContaining({ kind: "image-too-complex" }),
+    );
   });
 });
