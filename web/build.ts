@@ -6,14 +6,18 @@
  *   /sdk.js                the SDK as one ES module
  *   /assets/swagger-ui/    swagger-ui-dist, for /docs
  *   /examples/coffee.png   the demo's starting picture
- *   /_headers              cross-origin isolation (WASM threads) and CORS for the widget's files
+ *   /_headers              cross-origin isolation (WASM threads), CORS for the widget's files, and
+ *                          the Worker's security headers (workers/security-headers.ts) for the pages
+ * No source maps: the deployed assets are what `npm run deploy:edge` uploads (GMCNN_SOURCEMAPS=1
+ * builds them for local debugging); maps left by an earlier build are deleted.
  * Quick when nothing changed: files are copied or compressed only when their source is newer.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { staticPageHeaders } from "../workers/security-headers.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const WEB_DIST = join(ROOT, "web/dist");
@@ -46,6 +50,8 @@ const HEADERS = `# Cross-origin isolation: onnxruntime-web runs WASM with thread
 /index.html
   Cross-Origin-Opener-Policy: same-origin
   Cross-Origin-Embedder-Policy: require-corp
+/*
+  X-Content-Type-Options: nosniff
 # The widget, its runtime and its model may be loaded by pages on other origins.
 /widget/*
   Access-Control-Allow-Origin: *
@@ -59,14 +65,47 @@ const HEADERS = `# Cross-origin isolation: onnxruntime-web runs WASM with thread
   Cross-Origin-Resource-Policy: cross-origin
 `;
 
+const SOURCEMAPS = process.env.GMCNN_SOURCEMAPS === "1";
+
+/** Deletes *.map under `dir` (an earlier build's, which deploy:edge would otherwise upload). */
+function removeMaps(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) removeMaps(p);
+    else if (e.name.endsWith(".map")) rmSync(p);
+  }
+}
+
+/** The security headers of the HTML pages, as _headers rules. */
+const pageRules = (h: Record<string, string>): string =>
+  ["/", "/index.html"]
+    .map(
+      (path) =>
+        `${path}\n${Object.entries(h)
+          // nosniff comes from the /* rule already (rules that match add up).
+          .filter(([k]) => k !== "x-content-type-options")
+          .map(([k, v]) => `  ${k}: ${v}\n`)
+          .join("")}`,
+    )
+    .join("");
+
 export async function buildWeb(): Promise<string> {
   const out = WEB_DIST;
+  if (!SOURCEMAPS) removeMaps(out);
   const model = `models/${modelFileName()}`;
+  // Workers static assets stop at 25 MiB a file; gzipped, the WASM binaries are 3.5 and 6.4 MiB.
+  for (const f of ["ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.asyncify.wasm"])
+    copy(join(ORT, f), join(out, "widget/ort", `${f}.gz`), (b) => gzipSync(b, { level: 6 }));
+  // What "run in my browser" downloads once: the model and the (gzipped) WASM runtime.
+  const runtimeBytes = statSync(join(out, "widget/ort/ort-wasm-simd-threaded.wasm.gz")).size;
   await build({
-    // widget/local.js: the in-page model code, also loadable on its own (bench/browser.ts).
+    // widget/local.js: the in-page model code, also loadable on its own (bench/browser.ts);
+    // widget/local-worker.js: the worker the widget runs it in (terminated to cancel a run).
     entryPoints: {
       "widget/gmcnn-inpaint": join(ROOT, "web/widget/index.ts"),
       "widget/local": join(ROOT, "web/widget/local.ts"),
+      "widget/local-worker": join(ROOT, "web/widget/local-worker.ts"),
       demo: join(ROOT, "web/demo/demo.ts"),
     },
     outdir: out,
@@ -75,9 +114,13 @@ export async function buildWeb(): Promise<string> {
     format: "esm",
     target: "es2022",
     minify: true,
-    sourcemap: true,
+    sourcemap: SOURCEMAPS,
     chunkNames: "widget/[name]-[hash]",
-    define: { __GMCNN_MODEL_FILE__: JSON.stringify(model), __GMCNN_MODEL_BYTES__: String(statSync(MODEL).size) },
+    define: {
+      __GMCNN_MODEL_FILE__: JSON.stringify(model),
+      __GMCNN_MODEL_BYTES__: String(statSync(MODEL).size),
+      __GMCNN_RUNTIME_BYTES__: String(runtimeBytes),
+    },
     logLevel: "warning",
     external: ["onnxruntime-web"],
   });
@@ -88,19 +131,16 @@ export async function buildWeb(): Promise<string> {
     format: "esm",
     target: "es2022",
     minify: true,
-    sourcemap: true,
+    sourcemap: SOURCEMAPS,
     logLevel: "warning",
   });
   copy(join(ROOT, "web/demo/index.html"), join(out, "index.html"));
   copy(join(ROOT, "examples/coffee.png"), join(out, "examples/coffee.png"));
   for (const f of ["ort.wasm.bundle.min.mjs", "ort.webgpu.bundle.min.mjs"]) copy(join(ORT, f), join(out, "widget/ort", f));
-  // Workers static assets stop at 25 MiB a file; gzipped, the WASM binaries are 3.5 and 6.4 MiB.
-  for (const f of ["ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.asyncify.wasm"])
-    copy(join(ORT, f), join(out, "widget/ort", `${f}.gz`), (b) => gzipSync(b, { level: 6 }));
   copy(MODEL, join(out, "widget", model));
   for (const f of ["swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"])
     copy(join(SWAGGER, f), join(out, "assets/swagger-ui", f));
-  writeFileSync(join(out, "_headers"), HEADERS);
+  writeFileSync(join(out, "_headers"), HEADERS + pageRules(await staticPageHeaders()));
   return out;
 }
 

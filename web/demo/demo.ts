@@ -6,6 +6,12 @@ const log = document.getElementById("log") as HTMLUListElement;
 const model = document.getElementById("model") as HTMLElement;
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 
+// Touch devices get touch instructions instead of keyboard shortcuts.
+if (matchMedia("(pointer: coarse)").matches || navigator.maxTouchPoints > 0) {
+  (document.getElementById("howto-keys") as HTMLElement).hidden = true;
+  (document.getElementById("howto-touch") as HTMLElement).hidden = false;
+}
+
 function note(text: string): void {
   const li = document.createElement("li");
   li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
@@ -24,6 +30,13 @@ on("gmcnn:result", (e) =>
   ),
 );
 on("gmcnn:error", (e) => note(`error: ${e.detail.error.message}`));
+on("gmcnn:cancel", (e) => note(`canceled (${e.detail.where}${e.detail.phase ? `, while ${e.detail.phase}` : ""})`));
+on("gmcnn:limit", (e) =>
+  note(
+    `over the limits (${e.detail.over.join(", ")}): ${e.detail.width}×${e.detail.height}, offered ${e.detail.fit.width}×${e.detail.fit.height}`,
+  ),
+);
+on("gmcnn:estimate", (e) => note(`in-page estimate ${(e.detail.estimateMs / 1000).toFixed(1)} s (${e.detail.backend})`));
 on("gmcnn:model", (e) => {
   const d = e.detail;
   if (d.state === "ready")

@@ -6,9 +6,10 @@
  * from the API's only by the runtimes' floating point.
  */
 import type * as Ort from "onnxruntime-web";
-import { inpaintPipeline, prepareMask } from "../../shared/imaging/pipeline.ts";
+import { fillRegion, finishFill, planWork, prepareMask } from "../../shared/imaging/pipeline.ts";
+import type { WorkRegion } from "../../shared/imaging/plan.ts";
 import { rasterizeShapes } from "../../shared/imaging/rasterize.ts";
-import { fromModelOutput, toModelInput } from "../../shared/imaging/tensor.ts";
+import { fromModelOutput, SIZE_MULTIPLE, toModelInput } from "../../shared/imaging/tensor.ts";
 import type { Mask, RgbaImage } from "../../shared/imaging/types.ts";
 import { InpaintOptions } from "../../shared/schemas/options.ts";
 import type { MaskPayload } from "./edits.ts";
@@ -31,7 +32,43 @@ export interface LocalModelOptions {
   /** Its size, for progress when the server sends no Content-Length. */
   modelBytes?: number;
   onProgress?: (p: LocalProgress) => void;
+  /**
+   * Run ONNX Runtime in its own worker (`env.wasm.proxy`; default true). The widget runs the whole
+   * model in a worker of its own (local-worker.ts, which it can terminate to cancel) and sets false.
+   */
+  proxy?: boolean;
 }
+
+/** How the runtime runs: what the page can use of WASM SIMD, threads and WebGPU. */
+export interface Backend {
+  /** "webgpu", or "wasm (SIMD, 2 threads)". */
+  backend: string;
+  simd: boolean;
+  threads: number;
+  crossOriginIsolated: boolean;
+}
+
+/** One step of an in-page run: regions done of all, and the stage. */
+export interface LocalStep {
+  stage: "decoding" | "inference" | "encoding";
+  done: number;
+  total: number;
+  /** Padded model-input pixels of the regions done and of all. */
+  pixelsDone: number;
+  pixelsTotal: number;
+}
+
+/** The model's input pixels for one region (padded as toModelInput pads). */
+const pad = (n: number) => Math.ceil(n / SIZE_MULTIPLE) * SIZE_MULTIPLE;
+export const workPixels = (r: WorkRegion): number => pad(r.workWidth) * pad(r.workHeight);
+
+/** WASM SIMD (a v128 function): ONNX Runtime Web ships SIMD builds only, this says so honestly. */
+export const wasmSimd = (): boolean =>
+  WebAssembly.validate(
+    new Uint8Array([
+      0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+    ]),
+  );
 
 const CACHE = "gmcnn-inpaint-v1";
 const isGzip = (b: Uint8Array) => b[0] === 0x1f && b[1] === 0x8b;
@@ -109,16 +146,21 @@ export async function encodePng(img: RgbaImage): Promise<Blob> {
 }
 
 export class LocalModel {
-  private ready?: Promise<{ ort: typeof Ort; session: Ort.InferenceSession; backend: string }>;
+  private ready?: Promise<{ ort: typeof Ort; session: Ort.InferenceSession } & Backend>;
   constructor(private readonly o: LocalModelOptions) {}
 
   /** Downloads (or reads from the cache) the runtime and the model and opens a session, once. */
-  prepare(): Promise<{ backend: string }> {
+  prepare(): Promise<Backend> {
     this.ready ??= this.open().catch((e) => {
       this.ready = undefined; // a later call may try again (e.g. once back online)
       throw e;
     });
-    return this.ready.then((r) => ({ backend: r.backend }));
+    return this.ready.then(({ backend, simd, threads, crossOriginIsolated }) => ({
+      backend,
+      simd,
+      threads,
+      crossOriginIsolated,
+    }));
   }
 
   private async opened() {
@@ -139,27 +181,58 @@ export class LocalModel {
     ]);
     ort.env.wasm.wasmBinary = wasmBinary;
     // In a worker: building the session and running the model never block the page.
-    ort.env.wasm.proxy = true;
+    ort.env.wasm.proxy = this.o.proxy ?? true;
     // Threads need SharedArrayBuffer, which only a cross-origin-isolated page has.
-    ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+    const isolated = globalThis.crossOriginIsolated === true;
+    ort.env.wasm.numThreads = isolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
     const providers = gpu ? ["webgpu", "wasm"] : ["wasm"];
     const session = await ort.InferenceSession.create(model, { executionProviders: providers, graphOptimizationLevel: "all" });
-    const threads = ort.env.wasm.numThreads;
-    return { ort, session, backend: gpu ? "webgpu" : `wasm (${threads} thread${threads === 1 ? "" : "s"})` };
+    const threads = ort.env.wasm.numThreads as number;
+    const simd = wasmSimd();
+    const label = `wasm (${simd ? "SIMD, " : ""}${threads} thread${threads === 1 ? "" : "s"})`;
+    return { ort, session, backend: gpu ? "webgpu" : label, simd, threads, crossOriginIsolated: isolated };
+  }
+
+  /** The model's work for a picture and mask: regions and their padded input pixels. */
+  plan(width: number, height: number, mask: MaskPayload): { regions: number; pixels: number } {
+    const raw: Mask = mask.kind === "shapes" ? rasterizeShapes(mask.shapes, width, height) : mask.mask;
+    const o = InpaintOptions.parse({});
+    const regions = planWork(prepareMask(raw, o), o);
+    return { regions: regions.length, pixels: regions.reduce((s, r) => s + workPixels(r), 0) };
+  }
+
+  /**
+   * The speed on this machine from a tiny timed run: one 64x64 warm-up, then 128x128 timed.
+   * Milliseconds per input pixel; the fixed cost of a small run makes it err on the long side.
+   */
+  async speed(): Promise<{ msPerPixel: number; sampleMs: number; side: number }> {
+    await this.time(64, 64);
+    const side = 128;
+    const sampleMs = await this.time(side, side);
+    return { msPerPixel: sampleMs / (side * side), sampleMs, side };
   }
 
   /** Inpaints `image` where `mask` says, with the API's defaults for every option. */
-  async inpaint(image: Blob, mask: MaskPayload): Promise<{ blob: Blob; backend: string; regions: number }> {
+  async inpaint(
+    image: Blob,
+    mask: MaskPayload,
+    onStep?: (s: LocalStep) => void,
+  ): Promise<{ blob: Blob; backend: string; regions: number }> {
     const { ort, session, backend } = await this.opened();
+    const step = (stage: LocalStep["stage"], done: number, total: number, pixelsDone: number, pixelsTotal: number) =>
+      onStep?.({ stage, done, total, pixelsDone, pixelsTotal });
+    step("decoding", 0, 0, 0, 0);
     const img = await decodeRgba(image);
     const raw: Mask = mask.kind === "shapes" ? rasterizeShapes(mask.shapes, img.width, img.height) : mask.mask;
     const o = InpaintOptions.parse({});
     const prepared = prepareMask(raw, o);
-    const { regions } = await inpaintPipeline(
-      img,
-      prepared,
-      o,
-      async (part, pmask) => {
+    // The pipeline's stages one region at a time (as inpaintPipeline chains them), with progress.
+    const regions = planWork(prepared, o);
+    const total = regions.reduce((s, r) => s + workPixels(r), 0);
+    let done = 0;
+    for (const [i, r] of regions.entries()) {
+      step("inference", i, regions.length, done, total);
+      const fill = await fillRegion(img, prepared, r, async (part, pmask) => {
         const t = toModelInput(part, pmask);
         const out = await session.run({
           image: new ort.Tensor("float32", t.image, [1, 3, t.height, t.width]),
@@ -168,10 +241,11 @@ export class LocalModel {
         const result = fromModelOutput(out.output.data as Float32Array, t.width, t.height, part.width, part.height);
         for (let i = 3; i < result.data.length; i += 4) result.data[i] = part.data[i];
         return result;
-      },
-      undefined,
-      { inPlace: true, prepared: true },
-    );
+      });
+      await finishFill(img, prepared, fill);
+      done += workPixels(r);
+    }
+    step("encoding", regions.length, regions.length, total, total);
     return { blob: await encodePng(img), backend, regions: regions.length };
   }
 

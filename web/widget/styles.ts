@@ -41,6 +41,15 @@ svg { width: 18px; height: 18px; fill: none; stroke: currentColor; stroke-width:
   repeating-conic-gradient(var(--gmcnn-surface) 0 25%, var(--gmcnn-bg) 0 50%) 0 0 / 24px 24px; outline: none; }
 .stage.dragging { box-shadow: inset 0 0 0 3px var(--gmcnn-accent); }
 .frame { position: relative; max-width: 100%; max-height: 100%; touch-action: none; }
+.stage { overflow: auto; }
+.zoomed .stage { place-items: safe center; }
+.zoomed .frame { max-width: none; max-height: none; }
+.zoomed .frame img.base { width: 100%; max-width: none; max-height: none; }
+.stage-wrap { position: relative; }
+.zoom { position: absolute; right: 8px; bottom: 8px; padding: 3px; border-radius: calc(var(--gmcnn-radius) * 0.7);
+  background: color-mix(in srgb, var(--gmcnn-bg) 85%, transparent); box-shadow: 0 1px 4px rgba(0,0,0,.25); }
+.zoom button { min-height: 32px; padding: 4px 8px; }
+.zoom-level { min-width: 56px; justify-content: center; font-variant-numeric: tabular-nums; }
 .frame img.base { display: block; max-width: 100%; max-height: var(--gmcnn-stage-height); user-select: none; -webkit-user-drag: none; }
 canvas.paint { position: absolute; inset: 0; width: 100%; height: 100%; cursor: none; }
 .compare { position: absolute; inset: 0; }
@@ -62,6 +71,7 @@ canvas.paint { position: absolute; inset: 0; width: 100%; height: 100%; cursor: 
 .status.error { color: #b00020; }
 progress { width: 140px; height: 8px; accent-color: var(--gmcnn-accent); }
 .download { text-decoration: none; }
+.offer { display: inline-flex; flex-wrap: wrap; gap: 6px; }
 [hidden] { display: none !important; }
 .label { }
 @container (max-width: 900px) {
