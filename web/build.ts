@@ -43,14 +43,18 @@ export function modelFileName(): string {
   return `${manifest.name ?? "gmcnn"}-${manifest.version ?? "0"}.onnx`;
 }
 
-const HEADERS = `# Cross-origin isolation: onnxruntime-web runs WASM with threads only in an isolated page.
+/**
+ * `page`: the security headers of the HTML pages, as header lines. They go into the pages' own
+ * rules: of two rules for one path, wrangler keeps one.
+ */
+const HEADERS = (page: string) => `# Cross-origin isolation: onnxruntime-web runs WASM with threads only in an isolated page.
 /
   Cross-Origin-Opener-Policy: same-origin
   Cross-Origin-Embedder-Policy: require-corp
-/index.html
+${page}/index.html
   Cross-Origin-Opener-Policy: same-origin
   Cross-Origin-Embedder-Policy: require-corp
-/*
+${page}/*
   X-Content-Type-Options: nosniff
 # The widget, its runtime and its model may be loaded by pages on other origins.
 /widget/*
@@ -77,17 +81,11 @@ function removeMaps(dir: string): void {
   }
 }
 
-/** The security headers of the HTML pages, as _headers rules. */
-const pageRules = (h: Record<string, string>): string =>
-  ["/", "/index.html"]
-    .map(
-      (path) =>
-        `${path}\n${Object.entries(h)
-          // nosniff comes from the /* rule already (rules that match add up).
-          .filter(([k]) => k !== "x-content-type-options")
-          .map(([k, v]) => `  ${k}: ${v}\n`)
-          .join("")}`,
-    )
+/** The security headers of the HTML pages, as _headers lines (nosniff comes from the /* rule). */
+const pageLines = (h: Record<string, string>): string =>
+  Object.entries(h)
+    .filter(([k]) => k !== "x-content-type-options")
+    .map(([k, v]) => `  ${k}: ${v}\n`)
     .join("");
 
 export async function buildWeb(): Promise<string> {
@@ -140,7 +138,7 @@ export async function buildWeb(): Promise<string> {
   copy(MODEL, join(out, "widget", model));
   for (const f of ["swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"])
     copy(join(SWAGGER, f), join(out, "assets/swagger-ui", f));
-  writeFileSync(join(out, "_headers"), HEADERS + pageRules(await staticPageHeaders()));
+  writeFileSync(join(out, "_headers"), HEADERS(pageLines(await staticPageHeaders())));
   return out;
 }
 

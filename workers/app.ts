@@ -20,6 +20,7 @@ import { registerTokens } from "./routes/tokens.ts";
 import { registerUploads } from "./routes/uploads.ts";
 import { registerUsage } from "./routes/usage.ts";
 import { registerWebhooks } from "./routes/webhooks.ts";
+import { securityHeaders } from "./security-headers.ts";
 
 export function renderProblem(c: Context<AppEnv>, p: Problem): Response {
   const id = c.get("requestId");
@@ -45,6 +46,8 @@ const KIND_BY_STATUS: Record<number, ProblemKind> = {
 export function createApp(): AppInstance {
   const app = new OpenAPIHono<AppEnv>();
   app.use(requestId({ limitLength: 128 }));
+  // CSP, nosniff, no framing, no referrer: on every answer, problems included.
+  app.use(securityHeaders());
   // Pages on other origins call /v1 with browser tokens (workers/browser-tokens.ts).
   app.use("/v1/*", apiCors());
 

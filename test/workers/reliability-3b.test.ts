@@ -10,6 +10,7 @@ import { countJpegScans, MAX_SCANS_AT_MAX_PIXELS } from "../../shared/imaging/jp
 import { STRING_LIMITS } from "../../shared/schemas/limits.ts";
 import { encodeImage, inspectUpload } from "../../workers/codecs.ts";
 import { uploadLimits } from "../../workers/env.ts";
+import { staticPageHeaders } from "../../workers/security-headers.ts";
 import { expectProblem, footprint } from "./footprint.ts";
 import { call, form, newAccount, photo, testEnv } from "./helpers.ts";
 
@@ -294,5 +295,72 @@ describe("item 14: a JPEG's decode work is bounded before it is decoded", () => 
     expect(() => inspectUpload(manyScans(4000, 2000, MAX_SCANS_AT_MAX_PIXELS + 1), "image", limits, ["jpeg"])).toThrow(
       expect.objectContaining({ kind: "image-too-complex" }),
     );
+  });
+});
+
+describe("item 5: security headers (Hono's secure-headers) on pages, documents and problems", () => {
+  const csp = (res: Response) =>
+    Object.fromEntries(
+      (res.headers.get("content-security-policy") ?? "")
+        .split(";")
+        .map((d) => d.trim().split(/\s+/))
+        .filter((d) => d[0])
+        .map(([k, ...v]) => [k, v]),
+    ) as Record<string, string[]>;
+  const common = (res: Response, what: string) => {
+    expect(res.headers.get("x-content-type-options"), what).toBe("nosniff");
+    expect(res.headers.get("x-frame-options"), what).toBe("DENY");
+    expect(res.headers.get("referrer-policy"), what).toBe("no-referrer");
+    expect(csp(res)["frame-ancestors"], what).toEqual(["'none'"]);
+  };
+
+  it("/docs: a CSP whose nonce is the one inline script's; no framing; nosniff; no referrer", async () => {
+    const res = await call("/docs");
+    expect(res.status).toBe(200);
+    common(res, "/docs");
+    const page = await res.text();
+    const policy = csp(res);
+    const nonce = policy["script-src"]?.find((s) => s.startsWith("'nonce-"))?.slice(7, -1);
+    expect(nonce).toMatch(/^[A-Za-z0-9+/=_-]{16,}$/);
+    // Every inline <script> carries it; every other one loads from this origin.
+    const scripts = [...page.matchAll(/<script([^>]*)>/g)].map((m) => m[1] ?? "");
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const s of scripts) expect(s.includes(`nonce="${nonce}"`) || /src="\/assets\//.test(s), s).toBe(true);
+    expect(policy["script-src"]).not.toContain("'unsafe-inline'");
+    expect(policy["script-src"]).not.toContain("'unsafe-eval'");
+    expect(policy["object-src"]).toEqual(["'none'"]);
+    // A new nonce per request.
+    const again = csp(await call("/docs"))["script-src"]?.find((s) => s.startsWith("'nonce-"));
+    expect(again).not.toBe(`'nonce-${nonce}'`);
+  });
+
+  it("/openapi.json, /healthz and problem responses (404, 401, 422) are nosniff and unframeable", async () => {
+    const a = await newAccount(1, "headers");
+    const cases: [string, Response][] = [
+      ["/openapi.json", await call("/openapi.json")],
+      ["/healthz", await call("/healthz")],
+      ["404", await call("/nothing-here")],
+      ["401", await call("/v1/usage")],
+      [
+        "422",
+        await postJson("/v1/tokens", { origin: "https://*.example.com" }, { Authorization: `Bearer ${testEnv.TEST_API_KEY}` }),
+      ],
+      ["200 API", await call("/v1/usage", { headers: a.headers })],
+    ];
+    for (const [what, res] of cases) common(res, what);
+    expect(cases[2]?.[1].headers.get("content-type")).toBe("application/problem+json");
+    // Result URLs may be loaded by other origins' pages: no Cross-Origin-Resource-Policy.
+    for (const [what, res] of cases) expect(res.headers.get("cross-origin-resource-policy"), what).toBeNull();
+  });
+
+  it("the static pages get the same policy from the same middleware (web/build.ts writes it into _headers)", async () => {
+    const h = await staticPageHeaders();
+    expect(h["x-content-type-options"]).toBe("nosniff");
+    expect(h["x-frame-options"]).toBe("DENY");
+    expect(h["content-security-policy"]).toMatch(/frame-ancestors 'none'/);
+    expect(h["content-security-policy"]).toMatch(/script-src 'self' 'wasm-unsafe-eval'(;|$)/);
+    // _headers' own rules set cross-origin isolation for the demo page: not twice.
+    expect(h["cross-origin-opener-policy"]).toBeUndefined();
+    expect(h["cross-origin-embedder-policy"]).toBeUndefined();
   });
 });

@@ -160,7 +160,7 @@ export function registerDocs(app: AppInstance): void {
       </section>
     </div>
     <script src="${SWAGGER_ASSETS}/swagger-ui-bundle.js"></script>
-    <script>
+    <script nonce="${c.get("secureHeadersNonce") ?? ""}">
       ${raw(`if (window.SwaggerUIBundle) window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true });`)}
     </script>
   </body>
