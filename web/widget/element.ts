@@ -155,7 +155,7 @@ export class GmcnnInpaintElement extends HTMLElement {
   private sdk?: Gmcnn;
   private local?: LocalRunner;
   private backendInfo?: Backend;
-  private localSpeed?: { msPerPixel: number; sampleMs: number; side: number };
+  private localSpeed?: { msPerPixel: number; overheadMs: number; sampleMs: number; side: number };
   private token?: { value: string; until: number; scopes?: string[] };
   private readonly layer = document.createElement("canvas");
   private srcLoaded?: string;
@@ -693,7 +693,7 @@ export class GmcnnInpaintElement extends HTMLElement {
       this.localSpeed = await this.withAbort(model.speed(), signal);
     }
     const plan = await this.withAbort(model.plan(image.width, image.height, payload), signal);
-    const estimateMs = Math.round(this.localSpeed.msPerPixel * plan.pixels);
+    const estimateMs = Math.round(this.localSpeed.overheadMs * plan.regions + this.localSpeed.msPerPixel * plan.pixels);
     const note = b.crossOriginIsolated ? "" : " (this page is not cross-origin isolated, so one thread)";
     this.emit("gmcnn:estimate", {
       where: "browser",

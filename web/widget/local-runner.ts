@@ -79,7 +79,7 @@ export class LocalRunner {
     return this.ask({ op: "prepare" });
   }
   /** Milliseconds per input pixel, from a tiny timed run. */
-  speed(): Promise<{ msPerPixel: number; sampleMs: number; side: number }> {
+  speed(): Promise<{ msPerPixel: number; overheadMs: number; sampleMs: number; side: number }> {
     return this.ask({ op: "speed" });
   }
   plan(width: number, height: number, mask: MaskPayload): Promise<{ regions: number; pixels: number }> {

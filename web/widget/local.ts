@@ -202,14 +202,16 @@ export class LocalModel {
   }
 
   /**
-   * The speed on this machine from a tiny timed run: one 64x64 warm-up, then 128x128 timed.
-   * Milliseconds per input pixel; the fixed cost of a small run makes it err on the long side.
+   * The speed on this machine from tiny timed runs: a 64x64 warm-up, then 128x128 twice. The
+   * second 128x128 run gives the steady rate (ms per input pixel); the first one's extra time is
+   * what a run at a new input size costs once (every region of a real run is a new size).
    */
-  async speed(): Promise<{ msPerPixel: number; sampleMs: number; side: number }> {
+  async speed(): Promise<{ msPerPixel: number; overheadMs: number; sampleMs: number; side: number }> {
     await this.time(64, 64);
     const side = 128;
+    const first = await this.time(side, side);
     const sampleMs = await this.time(side, side);
-    return { msPerPixel: sampleMs / (side * side), sampleMs, side };
+    return { msPerPixel: sampleMs / (side * side), overheadMs: Math.max(0, first - sampleMs), sampleMs, side };
   }
 
   /** Inpaints `image` where `mask` says, with the API's defaults for every option. */
