@@ -3,6 +3,8 @@
  * worker-configuration.d.ts) plus the secrets, which wrangler cannot see and which are optional
  * until a deployment sets them.
  */
+import { DEFAULT_UPLOAD_LIMITS } from "../shared/schemas/limits.ts";
+
 export interface Bindings extends Env {
   /** Comma-separated unmetered dev API keys (`Authorization: Bearer <key>`); customers' keys are in D1. */
   API_KEYS?: string;
@@ -42,9 +44,9 @@ const positive = (raw: string | undefined, fallback: number) => {
 };
 
 export const uploadLimits = (env: Partial<Bindings>): UploadLimits => ({
-  maxUploadBytes: positive(env.MAX_UPLOAD_BYTES, 20 * 1024 * 1024),
-  maxMegapixels: positive(env.MAX_MEGAPIXELS, 8),
-  maxSide: positive(env.MAX_SIDE, 12000),
+  maxUploadBytes: positive(env.MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_LIMITS.maxUploadBytes),
+  maxMegapixels: positive(env.MAX_MEGAPIXELS, DEFAULT_UPLOAD_LIMITS.maxMegapixels),
+  maxSide: positive(env.MAX_SIDE, DEFAULT_UPLOAD_LIMITS.maxSide),
 });
 
 /** Largest share of the image a (prepared) mask may cover. */

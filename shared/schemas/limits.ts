@@ -3,6 +3,12 @@ import { originProblem, STRING_LIMITS } from "./string-limits.ts";
 
 export { originProblem, STRING_LIMITS };
 
+/**
+ * The edge's upload limits where no setting overrides them (workers/env.ts `uploadLimits`); the
+ * widget checks a file at load against the same numbers (web/widget/limits.ts).
+ */
+export const DEFAULT_UPLOAD_LIMITS = { maxUploadBytes: 20 * 1024 * 1024, maxMegapixels: 8, maxSide: 12000 } as const;
+
 /** The problem kind the edge answers for an issue (zod issue params): see shared/problems.ts. */
 export type IssueProblem = "value-too-long" | "invalid-origin";
 

@@ -15,9 +15,9 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeImage } from "../../gpu-jobs/codecs.ts";
 import { type Stack, startStack } from "../../scripts/stack.ts";
+import { DEFAULT_UPLOAD_LIMITS } from "../../shared/schemas/limits.ts";
 import type { Edit } from "../../web/widget/edits.ts";
 import { checkLimits, DEFAULT_LIMITS, fitSize } from "../../web/widget/limits.ts";
-import { uploadLimits } from "../../workers/env.ts";
 import { photo } from "../e2e/images.ts";
 import { launchChromium, screenshot } from "./chromium.ts";
 
@@ -116,7 +116,7 @@ const blur = () => page.evaluate(() => (document.activeElement as HTMLElement | 
 
 describe("the widget's limits (pure)", () => {
   it("defaults are the API's, and the downscale lands under them", () => {
-    expect(DEFAULT_LIMITS).toEqual(uploadLimits({}));
+    expect(DEFAULT_LIMITS).toEqual(DEFAULT_UPLOAD_LIMITS);
     const c = checkLimits(25.8 * 1048576, 5000, 3340, DEFAULT_LIMITS);
     expect(c.over).toEqual(["pixels", "bytes"]);
     expect(c.message).toMatch(/5000 × 3340 \(16\.7 MP\).*8 MP.*25\.8 MB.*20\.0 MB/);
