@@ -7,7 +7,6 @@ export type { LedgerEntry, LedgerPage } from "../shared/schemas/accounts.ts";
 export type { Job, JobList, JobStatus, JobWebhookPayload } from "../shared/schemas/jobs.ts";
 export type { InpaintOptionsInput } from "../shared/schemas/options.ts";
 export type { MaskShapes, MaskShapesInput, Shape } from "../shared/schemas/shapes.ts";
-export { originProblem, STRING_LIMITS } from "../shared/schemas/string-limits.ts";
 export type { BrowserToken, CreateToken, TokenScope } from "../shared/schemas/tokens.ts";
 export type { UploadInfo } from "../shared/schemas/uploads.ts";
 export {
