@@ -38,7 +38,7 @@ export function resolveModel(spec?: string, dir = MODELS_DIR): ModelEntry {
   return hit[hit.length - 1];
 }
 
-const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+export const sha256 = (path: string): string => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 export function verifyFile(e: ModelEntry): void {
   const sum = sha256(e.path);

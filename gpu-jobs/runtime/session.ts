@@ -8,13 +8,12 @@
  * `onnxruntime-web` runs the fp32 model in WASM (the browser build, and a portable fallback).
  * Runtimes are loaded lazily.
  */
-import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { cpuInfo } from "./cpu.ts";
-import { listVariants } from "./models.ts";
+import { listVariants, sha256 } from "./models.ts";
 import { askedPath, type PathChoice, type Precision, type Provider, pathCandidates } from "./path.ts";
 import {
   cacheDir,
@@ -149,8 +148,6 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
-
-const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 /**
  * The fastest CPU candidate, measured here (or read from the cache of an earlier measurement on
