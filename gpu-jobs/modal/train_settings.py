@@ -191,8 +191,13 @@ def training_block(cfg: dict, counts: dict, steps: int, hours: float, hardware: 
         ]
         if not cfg.get("d_fresh_batch", True):
             deviations.append("one batch per step for all critic updates (the PyTorch port's scheme)")
-        if cfg.get("random_vgg"):
+        if cfg.get("mrf_features", "vgg") == "critic":
+            deviations.append("ID-MRF computed on the local critic's conv features at VGG19's conv3_2/conv4_2 "
+                              "strides (the paper: a trained VGG19)")
+        elif cfg.get("random_vgg"):
             deviations.append("ID-MRF computed on an untrained (random-init) VGG19")
+        if int(cfg.get("d_cnum", 64)) != 64:
+            deviations.append(f"critics {cfg['d_cnum']} channels wide at the first layer (the paper: 64)")
     return {
         "stage": "stage2" if stage2 else "stage1",
         "data_recipe": "python3 -m model.dataset --pack (Debian texture and wallpaper packages), "

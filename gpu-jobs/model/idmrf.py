@@ -27,8 +27,11 @@ Each term is evaluated on its own (own random sampling when sampling applies), a
 Sampling: a feature map with more than 65 x 65 positions is reduced to 65^2 = 4225 positions
 drawn at random (one index set shared by T and I and by the whole batch, as `random_pooling`).
 
-Numerical guard (the only addition): feature norms are clamped at 1e-12 before dividing (TF
-divides by the bare norm, which is 0 only for an all-constant map and would give NaN).
+Numerical guards (the only additions): feature norms are clamped at 1e-12 before dividing (TF
+divides by the bare norm, which is 0 only for an all-constant map and would give NaN); the loss
+is computed in fp32 even under bf16 autocast, and d is clamped at 0. In bf16 a cosine rounds above
+1, d goes negative, d / (min d + 1e-5) flips sign and exp() overflows to inf/inf = NaN: the first
+stage-2 pilot on this CPU went NaN at step 1 that way.
 """
 from __future__ import annotations
 
@@ -53,11 +56,17 @@ def mrf_loss(T: torch.Tensor, I: torch.Tensor, h: float = 0.5, b: float = 1.0, e
     reduce=False returns the per-sample -log(CS) (shape N)."""
     if T.shape[:2] != I.shape[:2]:
         raise ValueError(f"feature maps differ: {tuple(T.shape)} vs {tuple(I.shape)}")
+    with torch.autocast(T.device.type, enabled=False):  # fp32 always: see the module's numerical guards
+        dt = torch.promote_types(T.dtype, torch.float32)  # bf16/fp16 up, fp64 (the tests' gradcheck) kept
+        return _mrf_loss(T.to(dt), I.to(dt), h, b, eps, reduce)
+
+
+def _mrf_loss(T: torch.Tensor, I: torch.Tensor, h: float, b: float, eps: float, reduce: bool) -> torch.Tensor:
     mean_t = T.mean(dim=(0, 2, 3), keepdim=True)
     tf = _flat_normalised(T, mean_t)  # N, C, St
     inf = _flat_normalised(I, mean_t)  # N, C, Si
     cos = torch.bmm(inf.transpose(1, 2), tf)  # N, Si, St
-    d = (1.0 - cos) * 0.5
+    d = ((1.0 - cos) * 0.5).clamp_min(0.0)
     rel = d / (d.min(dim=2, keepdim=True).values + eps)  # relative to the nearest T patch
     w = torch.exp((b - rel) / h)
     cs = w / w.sum(dim=2, keepdim=True)  # normalised over T positions

@@ -53,6 +53,19 @@ def bbox_weights(n: int, h: int, w: int, bboxes, device) -> tuple[torch.Tensor, 
     return region, area
 
 
+def recon_weights(kind: str, mask: torch.Tensor, boxes, hsize: int = 64, iters: int = 7):
+    """(Mw, region, area) of the hole loss, for both stages: `confidence` = the paper's Mw averaged
+    over the rect's bbox (the image for strokes); `uniform` = every hole pixel alike, mean over the
+    hole (the stage-1 recipe that learns, README ablations)."""
+    if kind == "uniform":
+        return mask, torch.ones_like(mask), mask.sum(dim=(1, 2, 3)).clamp(min=1)
+    if kind != "confidence":
+        raise ValueError(f"recon_weights must be confidence or uniform, got {kind!r}")
+    n, _, h, w = mask.shape
+    region, area = bbox_weights(n, h, w, boxes, mask.device)
+    return confidence_weights(mask, hsize, iters=iters), region, area
+
+
 def stage1_losses(pred, gt, mask, mw, region, area, recon_w: float = 1.68, ae_w: float = 1.44,
                   norm: str = "l1") -> dict:
     """recon = recon_w * mean_over_region(d(gt, pred) * Mw); ae = ae_w * mean(|gt-pred|*(1-M))/mean(1-M).

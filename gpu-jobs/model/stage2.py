@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from .critics import MaskedPatchCritic, WGANCritic, gradient_penalty, random_interpolates, wgan_d_loss, wgan_g_loss
 from .generator import composite
 from .idmrf import IDMRF
-from .losses import bbox_weights, confidence_weights, stage1_losses
+from .losses import recon_weights, stage1_losses
 from .masks import sample_mask
 from .vgg import VGG19Features, load_vgg19, random_vgg19
 
@@ -82,6 +82,34 @@ def crop_boxes(x: torch.Tensor, boxes: list, idx: list[int], size: int, mode: st
     return torch.cat(out)
 
 
+class CriticFeatures(nn.Module):
+    """The local critic's conv stack as ID-MRF's feature extractor (`mrf_features: critic`): the
+    VGG19Features interface, with VGG's layer names mapped to the critic layers at the same
+    stride (conv3_2 -> 1/4, the second conv; conv4_2 -> 1/8, the third). Why: no trained VGG19 can
+    be downloaded here, and a random one is 4.5 GMACs per 128-px crop on a 2-core CPU; the critic's
+    features are learnt on this data and cost a tenth of that. Fully convolutional, so the stroke
+    samples' whole images go through it as well. Its weights move with the critic (it is not
+    saved twice: Critics holds it) and get no gradient from the generator's loss (Stage2 freezes
+    the critics for that step)."""
+
+    STRIDE_OF = {"conv3_2": 1, "relu3_2": 1, "conv4_2": 2, "relu4_2": 2}
+
+    def __init__(self, critic: "WGANCritic"):
+        super().__init__()
+        self.convs = critic.convs
+
+    def forward(self, x: torch.Tensor, names=("conv3_2", "conv4_2")) -> dict[str, torch.Tensor]:
+        want = {self.STRIDE_OF[n]: n for n in names}
+        out, h = {}, x
+        for i, layer in enumerate(self.convs):
+            h = layer(h)
+            if i in want:
+                out[want[i]] = h
+            if i == max(want):
+                break
+        return out
+
+
 class Critics(nn.Module):
     def __init__(self, crop: int, local: int, cnum: int = 64):
         super().__init__()
@@ -94,6 +122,10 @@ def build_vgg(cfg, device) -> tuple[VGG19Features | None, dict]:
     """The VGG19 for ID-MRF from the config: weights file + checksum, or seeded random init."""
     if cfg.mrf_w == 0:
         return None, {"used": False}
+    if cfg.mrf_features == "critic":
+        return None, {"used": False, "mrf_features": "critic"}
+    if cfg.mrf_features != "vgg":
+        raise SystemExit(f"mrf_features must be vgg or critic, got {cfg.mrf_features!r}")
     if cfg.random_vgg:
         if cfg.vgg_weights:
             print(f"warning: --random-vgg: not loading {cfg.vgg_weights}", file=sys.stderr)
@@ -124,7 +156,9 @@ class Stage2:
         self.d_lr = cfg.d_lr or cfg.lr  # 0 = the generator's lr (TF shares one Adam setting)
         self.d_opt = torch.optim.Adam(self.critics.parameters(), lr=self.d_lr, betas=(cfg.beta1, cfg.beta2))
         self.idmrf = None
-        if cfg.mrf_w:
+        if cfg.mrf_w and cfg.mrf_features == "critic":
+            self.idmrf = IDMRF(CriticFeatures(self.critics.local), max_1d=cfg.mrf_max_1d, direction=cfg.mrf_direction)
+        elif cfg.mrf_w:
             if vgg is None:
                 raise ValueError("mrf_w > 0 needs a VGG19")
             self.idmrf = IDMRF(vgg.to(self.device), max_1d=cfg.mrf_max_1d, direction=cfg.mrf_direction)
@@ -211,11 +245,10 @@ class Stage2:
         if pred is None:
             pred, _ = self.fake(b, grad=True)
         comp = composite(pred, b.gt, b.mask)
-        n, _, h, w = pred.shape
         rect, stroke = self.groups(b)
-        mw = confidence_weights(b.mask, cfg.hsize, iters=cfg.iters)
-        region, area = bbox_weights(n, h, w, b.boxes, pred.device)
-        base = stage1_losses(pred, b.gt, b.mask, mw, region, area, cfg.recon_w, cfg.ae_w * cfg.ae_stage2_factor)
+        mw, region, area = recon_weights(cfg.recon_weights, b.mask, b.boxes, cfg.hsize, cfg.iters)
+        base = stage1_losses(pred, b.gt, b.mask, mw, region, area, cfg.recon_w, cfg.ae_w * cfg.ae_stage2_factor,
+                             cfg.recon_norm)
         out = {"recon": base["recon"], "ae": base["ae"]}
         total = base["total"]
         if self.idmrf is not None:

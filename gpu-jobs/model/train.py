@@ -30,9 +30,9 @@ import torch
 from PIL import Image
 
 from .generator import GMCNNGenerator
-from .losses import bbox_weights, confidence_weights, stage1_losses
+from .losses import recon_weights, stage1_losses
 from .masks import sample_mask
-from .evaluate import quick_eval, selection_score
+from .evaluate import quick_eval, selection_score, sharpness_score
 from .provenance import generator_from_onnx, stamp
 
 
@@ -83,11 +83,15 @@ class Config:
     random_vgg: bool = False   # seeded untrained VGG19 instead of vgg_weights (recorded in manifests)
     vgg_input: str = "torchvision"  # VGG input normalisation: torchvision | caffe (see vgg.py)
     mrf_w: float = 0.07        # ID-MRF weight (1.4 x 0.05 in TF); 0 = no VGG at all
+    mrf_features: str = "vgg"  # vgg (the paper: VGG19 conv3_2/conv4_2) | critic (the local critic's
+                               # convs at the same strides: stage2.CriticFeatures)
     mrf_direction: str = "code"  # code (the TF code's roles) | paper
     mrf_max_1d: int = 65       # feature maps above 65x65 positions are randomly sampled to 65^2
     adv_w: float = 1e-3        # weight of -(D_global + D_local) in the generator loss
     ae_stage2_factor: float = 2.0  # the TF GAN stage adds the known-region L1 twice
     gp_lambda: float = 10.0
+    psnr_drop: float = 0.3     # stage 2 picks the sharpest val checkpoint within this many dB of the init's
+    psnr_floor: float = 0.0    # ... i.e. this val score (set at the start from the init's metrics)
     n_critic: int = 5
     d_lr: float = 0.0          # critic lr; 0 = same as lr (TF shares one Adam setting)
     d_cnum: int = 64
@@ -299,7 +303,7 @@ def train(cfg: Config, resume: bool) -> dict:
         s2 = Stage2(gen, opt, cfg, device, vgg)
         (out / "vgg.json").write_text(json.dumps(vgg_info, indent=2))
         print(f"stage 2: VGG19 {vgg_info}", file=sys.stderr)
-    step, best = 0, {"hole_psnr": -1.0}
+    step, best = 0, {"hole_psnr": -1.0, "sharpness": -1.0}
     if resumed is not None:
         ck = resumed
         gen.load_state_dict(ck["gen"])
@@ -321,13 +325,19 @@ def train(cfg: Config, resume: bool) -> dict:
         rng = np.random.default_rng([cfg.seed, step])  # a fresh stream: not the batches already seen
         print(f"resumed from the committed {cfg.committed} at step {step} (fresh optimiser state)", file=sys.stderr)
     elif cfg.init:
-        src, _ = load_generator(cfg.init, device)
+        src, init_ck = load_generator(cfg.init, device)
         if src.cnum != cfg.cnum:
             raise SystemExit(f"{cfg.init} has cnum={src.cnum}; the config says cnum={cfg.cnum}")
         if src.fill != cfg.fill:
             print(f"warning: {cfg.init} was trained with fill={src.fill}; this run uses fill={cfg.fill}", file=sys.stderr)
         gen.load_state_dict(src.state_dict())
         print(f"initialised generator from {cfg.init}", file=sys.stderr)
+        if cfg.stage == 2 and not cfg.psnr_floor:
+            cfg.psnr_floor = stage2_floor(init_ck.get("metrics"), cfg)
+    if cfg.stage == 2 and not cfg.psnr_floor:  # resumed: the floor the run started with
+        cfg.psnr_floor = (resumed or ck).get("config", {}).get("psnr_floor") or 0.0
+        if not cfg.psnr_floor:
+            raise SystemExit("stage 2 resumed from a checkpoint without psnr_floor: set it in the config")
     if cfg.ema:  # from the weights just loaded; a resumed run restores its own average below
         ema = copy.deepcopy(gen).requires_grad_(False)
         if resumed is not None and "ema" in resumed:
@@ -357,6 +367,8 @@ def train(cfg: Config, resume: bool) -> dict:
             with autocast(cfg, device):  # bf16 where it is fast; losses and GP are reduced in fp32 by autocast
                 L = s2.step(lambda: sample_batch(data, rng, cfg, device))
             step += 1
+            if ema is not None:
+                update_ema(ema, gen, cfg.ema, step)
             seen += cfg.batch * ((cfg.n_critic + 1) if cfg.d_fresh_batch else 1)
             ips = seen / (time.time() - t0)
             bar.update(step, f"g {L['g_total']:.4f} d {L['d_total']:.3f} {ips:.2f} img/s")
@@ -389,7 +401,7 @@ def train(cfg: Config, resume: bool) -> dict:
             log.write(json.dumps({"step": step, "eval": metrics}) + "\n")
             log.flush()
             print(f"\nstep {step} held-out {metrics}", file=sys.stderr)
-            if selection_score(metrics) > selection_score(best):  # mean of both mask kinds (evaluate.py)
+            if choose(metrics, cfg) > choose(best, cfg):
                 best = {**metrics, "step": step}
                 save_generator(out / "best_gen.pt", judged, cfg, step, metrics)
             if s2 is not None:  # a GAN trades PSNR for texture: keep the latest generator too
@@ -402,6 +414,23 @@ def train(cfg: Config, resume: bool) -> dict:
     log.close()
     print(f"\nstopped at step {step}; best {best}", file=sys.stderr)
     return {"step": step, "best": best}
+
+
+def stage2_floor(init_metrics: dict | None, cfg: Config) -> float:
+    """The val score a stage-2 checkpoint may not fall below: the stage-1 generator's own score
+    minus `psnr_drop` (issue 16: a GAN trades PSNR for texture, at most 0.3 dB of it)."""
+    if not init_metrics or "hole_psnr" not in init_metrics:
+        raise SystemExit(f"stage 2 selects by sharpness within {cfg.psnr_drop} dB of the stage-1 generator's val "
+                         f"score: {cfg.init} records no val metrics (set psnr_floor in the config)")
+    return round(selection_score(init_metrics) - cfg.psnr_drop, 3)
+
+
+def choose(m: dict, cfg: Config) -> float:
+    """What picks best_gen.pt on val. Stage 1: the mean hole-PSNR of both mask kinds. Stage 2: the
+    sharpness, among checkpoints whose score stays at or above psnr_floor (else never chosen)."""
+    if cfg.stage == 1 or m.get("hole_psnr", -1.0) < 0:
+        return selection_score(m)
+    return sharpness_score(m) if selection_score(m) >= cfg.psnr_floor else float("-inf")
 
 
 def _extra(best: dict, s2, ema=None) -> dict:
@@ -427,12 +456,7 @@ def _stage1_step(gen, opt, data, rng, cfg, device) -> dict:
     m = torch.from_numpy(np.stack(masks)[:, None]).to(device)
     if cfg.channels_last == "on":
         gt, m = gt.contiguous(memory_format=torch.channels_last), m.contiguous(memory_format=torch.channels_last)
-    if cfg.recon_weights == "uniform":  # every hole pixel alike: mean over the hole
-        mw, region = m, torch.ones_like(m)
-        area = (m.sum(dim=(1, 2, 3)) / 1.0).clamp(min=1)
-    else:
-        mw = confidence_weights(m, cfg.hsize, iters=cfg.iters)
-        region, area = bbox_weights(cfg.batch, cfg.crop, cfg.crop, boxes, device)
+    mw, region, area = recon_weights(cfg.recon_weights, m, boxes, cfg.hsize, cfg.iters)
     with autocast(cfg, device):
         pred = gen(gt, m)
     L = stage1_losses(pred.float(), gt, m, mw, region, area, cfg.recon_w, cfg.ae_w, cfg.recon_norm)

@@ -180,3 +180,15 @@ def test_input_normalisation_modes():
     expect_caffe = [0.0 - 123.68, 127.5 - 116.779, 255.0 - 103.939]
     assert tv.tolist() == pytest.approx(expect_tv, rel=1e-5)
     assert caffe.tolist() == pytest.approx(expect_caffe, rel=1e-5)
+
+
+def test_mrf_loss_stays_finite_under_bf16_autocast_with_identical_features():
+    """Regression: under bf16 autocast the cosine of identical features rounded above 1, the
+    distance went negative and the relative distance overflowed exp() to inf/inf = NaN (the first
+    CPU stage-2 pilot, step 1). The loss is computed in fp32 and d clamped at 0."""
+    torch.manual_seed(0)
+    t = torch.randn(2, 64, 16, 16) * 3 + 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = mrf_loss(t.to(torch.bfloat16), t.to(torch.bfloat16))
+    assert torch.isfinite(got) and got.dtype == torch.float32
+    assert got.item() == pytest.approx(mrf_loss(t.to(torch.bfloat16).float(), t.to(torch.bfloat16).float()).item(), rel=1e-6)

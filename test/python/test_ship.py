@@ -123,9 +123,23 @@ def test_a_model_no_better_than_what_ships_is_refused(run, tmp_path, monkeypatch
     models.mkdir()
     export(run / "run" / "best_gen.pt", models / "tiny.onnx", "0.1.0")
     before = files(models)
-    with pytest.raises(SystemExit, match=r"refusing to ship: val hole-PSNR .* is not 0\.1 dB above the shipped tiny@0\.1\.0"):
+    with pytest.raises(SystemExit, match=r"refusing to ship: val hole-PSNR .* is not 0\.1 dB higher \(.*\) than the shipped tiny@0\.1\.0"):
         ship_main(monkeypatch, models, run / "run" / "best_gen.pt", run, "0.2.9", "--check-only")
     assert files(models) == before
+
+
+def _m(centre, free, sc, sf):
+    return {"hole_psnr": centre, "sharpness": sc, "freeform": {"hole_psnr": free, "sharpness": sf}}
+
+
+def test_better_than_what_ships_is_psnr_in_stage_1_and_sharpness_within_the_drop_in_stage_2():
+    shipped = _m(21.5, 24.3, 0.23, 0.27)  # score 22.9, sharpness 0.25
+    s1, s2 = {"stage": 1}, {"stage": 2, "psnr_drop": 0.3}
+    assert ship.not_better(_m(21.6, 24.4, 0.23, 0.27), shipped, s1) == ""          # +0.1 dB
+    assert "not 0.1 dB higher" in ship.not_better(_m(21.55, 24.35, 0.9, 0.9), shipped, s1)  # sharper is not enough
+    assert ship.not_better(_m(21.3, 24.1, 0.28, 0.32), shipped, s2) == ""          # +0.05 sharper, -0.2 dB
+    assert "more than 0.3 dB lower" in ship.not_better(_m(21.1, 24.0, 0.5, 0.5), shipped, s2)  # -0.35 dB
+    assert "not 0.05 higher" in ship.not_better(_m(21.6, 24.4, 0.27, 0.31), shipped, s2)
 
 
 def test_check_only_passes_a_trainer_written_checkpoint_when_nothing_ships(run, tmp_path, monkeypatch, capsys):

@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 
 from model.generator import GMCNNGenerator
-from model.losses import confidence_weights
+from model.losses import confidence_weights, recon_weights, stage1_losses
 from model.masks import rect_mask, stroke_mask
 from model.samples import fixed_batch, grid
-from model.stage2 import Batch, Stage2, build_vgg, crop_boxes, local_size
-from model.train import Config, save_generator, train
+from model.stage2 import Batch, CriticFeatures, Stage2, build_vgg, crop_boxes, local_size
+from model.train import Config, choose, save_generator, train
 from model.vgg import random_vgg19
 
 torch.set_num_threads(1)
@@ -145,6 +145,40 @@ def test_critic_state_round_trip():
     assert other.d_opt.state_dict()["state"].keys() == s2.d_opt.state_dict()["state"].keys()
 
 
+def test_idmrf_on_the_local_critics_features_trains_the_generator_only():
+    s2 = make_stage2(tiny_cfg(mrf_features="critic"))
+    assert isinstance(s2.idmrf.vgg, CriticFeatures) and s2.idmrf.vgg.convs is s2.critics.local.convs
+    b = fixed_batch_2()
+    L = s2.generator_losses(b)
+    assert L["mrf"].item() > 0 and set(L) >= {"mrf_conv3_2", "mrf_conv4_2"}
+    feats = s2.idmrf.vgg(b.gt[:1, :, :16, :16])  # a 16-px local crop: strides 4 and 8 of the critic
+    assert feats["conv3_2"].shape[-1] == 4 and feats["conv4_2"].shape[-1] == 2
+    critic_before = [p.clone() for p in s2.critics.parameters()]
+    g_before = [p.clone() for p in s2.gen.parameters()]
+    s2.generator_step(b)
+    assert all(torch.equal(a, p) for a, p in zip(critic_before, s2.critics.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(g_before, s2.gen.parameters()))
+    # the critic's features are the critic's: a critic update changes the ID-MRF term
+    before = s2.generator_losses(b)["mrf"].item()
+    s2.critic_step(b)
+    assert s2.generator_losses(b)["mrf"].item() != before
+
+
+def test_stage2_hole_loss_follows_the_recon_recipe():
+    b = fixed_batch_2()
+    for kind, norm in (("uniform", "l1"), ("confidence", "l2")):
+        s2 = make_stage2(tiny_cfg(recon_weights=kind, recon_norm=norm, mrf_w=0.0))
+        pred, _ = s2.fake(b, grad=False)
+        mw, region, area = recon_weights(kind, b.mask, b.boxes, s2.cfg.hsize, s2.cfg.iters)
+        want = stage1_losses(pred, b.gt, b.mask, mw, region, area, norm=norm)["recon"]
+        assert s2.generator_losses(b, pred)["recon"].item() == pytest.approx(want.item(), rel=1e-6)
+    err = (b.gt - pred).abs()
+    uniform = (err * b.mask).sum(dim=(1, 2, 3)) / (3 * b.mask.sum(dim=(1, 2, 3)))  # mean over the hole
+    assert recon_weights("uniform", b.mask, b.boxes)[0] is b.mask
+    mw, region, area = recon_weights("uniform", b.mask, b.boxes)
+    assert ((err * mw * region).sum(dim=(1, 2, 3)) / (3 * area)).allclose(uniform)
+
+
 def test_local_crops_follow_the_boxes():
     x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
     boxes = [(3, 5, 16, 16), None]
@@ -191,6 +225,9 @@ def data(tmp_path):
     return tmp_path
 
 
+INIT_METRICS = {"hole_psnr": 20.0, "sharpness": 0.2, "freeform": {"hole_psnr": 22.0, "sharpness": 0.3}}
+
+
 def run_train(cfg: Config, resume=False) -> dict:
     old = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
@@ -203,7 +240,7 @@ def run_train(cfg: Config, resume=False) -> dict:
 def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
     init = data / "stage1_gen.pt"
     torch.manual_seed(0)
-    save_generator(init, GMCNNGenerator(8, "zero"), tiny_cfg(), 10, {})
+    save_generator(init, GMCNNGenerator(8, "zero"), tiny_cfg(), 10, INIT_METRICS)
     out = data / "run"
     cfg = tiny_cfg(stage=2, data=str(data / "train"), val=str(data / "val"), out=str(out), init=str(init),
                    random_vgg=True, steps=2, eval_every=2, eval_n=1, ckpt_every=1, log_every=1, sample_every=1,
@@ -212,6 +249,7 @@ def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
     ck = torch.load(out / "last.pt")
     assert ck["step"] == 2 and set(ck["stage2"]) >= {"critics", "d_opt"}
     assert ck["config"]["random_vgg"] is True and ck["config"]["stage"] == 2
+    assert ck["config"]["psnr_floor"] == pytest.approx(21.0 - 0.3)  # the init's val score - psnr_drop
     assert json.loads((out / "vgg.json").read_text())["random"] is True
     lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     steps = [x for x in lines if "g_total" in x]
@@ -223,10 +261,52 @@ def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
     assert gen_ck["config"]["random_vgg"] is True  # what a manifest reads
     # resume: generator, critics and both optimisers come back, training continues at step 3
     critic_w = ck["stage2"]["critics"]["glob.fc.weight"]
-    assert run_train(replace(cfg, steps=3), resume=True)["step"] == 3
+    assert run_train(replace(cfg, steps=3, psnr_floor=0.0), resume=True)["step"] == 3
     assert "resumed from" in capsys.readouterr().err
     ck3 = torch.load(out / "last.pt")
     assert ck3["step"] == 3 and not torch.equal(ck3["stage2"]["critics"]["glob.fc.weight"], critic_w)
+    assert ck3["config"]["psnr_floor"] == pytest.approx(20.7)  # a resumed run keeps the floor it started with
+
+
+def test_stage2_needs_the_init_val_score_for_its_floor(data):
+    init = data / "no_metrics.pt"
+    save_generator(init, GMCNNGenerator(8, "zero"), tiny_cfg(), 10, {})
+    cfg = tiny_cfg(stage=2, data=str(data / "train"), val=str(data / "val"), out=str(data / "r3"), init=str(init),
+                   random_vgg=True, steps=1)
+    with pytest.raises(SystemExit, match="records no val metrics"):
+        run_train(cfg)
+
+
+def test_stage2_chooses_the_sharpest_checkpoint_within_the_psnr_floor():
+    cfg = tiny_cfg(stage=2, psnr_floor=20.7)
+
+    def m(centre, free, sc, sf):
+        return {"hole_psnr": centre, "sharpness": sc, "freeform": {"hole_psnr": free, "sharpness": sf}}
+    blurry, sharp, too_far = m(21.0, 22.0, 0.2, 0.3), m(20.8, 21.0, 0.5, 0.5), m(20.0, 21.0, 0.9, 0.9)
+    assert choose(sharp, cfg) > choose(blurry, cfg)           # 20.9 >= 20.7: sharper wins
+    assert choose(too_far, cfg) == float("-inf")              # 20.5 < 20.7: never chosen, however sharp
+    assert choose(blurry, cfg) > choose({"hole_psnr": -1.0, "sharpness": -1.0}, cfg)  # beats the empty start
+    s1 = tiny_cfg(stage=1)
+    assert choose(blurry, s1) > choose(sharp, s1)             # stage 1: the val score alone
+
+
+def test_trainer_stage2_updates_the_weight_average_and_judges_it(data):
+    init = data / "stage1_gen.pt"
+    torch.manual_seed(0)
+    g0 = GMCNNGenerator(8, "zero")
+    save_generator(init, g0, tiny_cfg(), 10, INIT_METRICS)
+    out = data / "ema"
+    cfg = tiny_cfg(stage=2, data=str(data / "train"), val=str(data / "val"), out=str(out), init=str(init),
+                   mrf_features="critic", steps=2, eval_every=2, eval_n=1, ckpt_every=1, warmup=1, ema=0.5,
+                   psnr_floor=-100.0)
+    run_train(cfg)
+    ck = torch.load(out / "last.pt")
+    init_w = {k: v.float() for k, v in torch.load(init)["gen"].items()}
+    moved = [k for k, v in ck["ema"].items() if v.is_floating_point() and not torch.equal(v, init_w[k])]
+    assert moved, "stage 2 left the weight average at the init"
+    best = torch.load(out / "best_gen.pt")  # judged = the average (any val score clears a floor of -100)
+    assert all(torch.equal(best["gen"][k], v.half()) for k, v in ck["ema"].items())
+    assert json.loads((out / "vgg.json").read_text()) == {"used": False, "mrf_features": "critic"}
 
 
 def test_trainer_refuses_stage2_without_a_starting_generator(data):

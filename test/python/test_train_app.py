@@ -74,6 +74,11 @@ def test_training_block_matches_the_manifest_schema():
     assert block["stage"] == "stage2" and block["random_vgg"] is True
     assert block["losses"]["known_l1"] == pytest.approx(2.88) and block["losses"]["id_mrf"] == pytest.approx(0.07)
     assert any("untrained" in d for d in block["deviations"])
+    cpu2 = S.training_block({**cfg, "mrf_features": "critic", "d_cnum": 32}, {}, 10, 0.1, "cpu", "harmonic")
+    jsonschema.validate(cpu2, schema)
+    assert any("local critic's conv features" in d for d in cpu2["deviations"])
+    assert not any("untrained" in d for d in cpu2["deviations"])  # no VGG19 at all, random or not
+    assert any("32 channels" in d for d in cpu2["deviations"])
     s1 = S.training_block({"stage": 1, "random_vgg": True}, {}, 10, 0.1, "cpu", "zero")
     jsonschema.validate(s1, schema)
     assert s1["stage"] == "stage1" and s1["random_vgg"] is False and s1["losses"]["known_l1"] == pytest.approx(1.44)
