@@ -1,0 +1,78 @@
+"""A run's val trajectory from its log, and issue 16's rule for when stage 1 has flattened.
+
+    python3 -m model.trajectory [../runs/stage1-cpu] [--every 1200] [--offset 800] [--window 2000]
+
+Prints one markdown row per `--every` steps (images seen, val hole-PSNR, sharpness, the network's
+contribution over its pre-fill, the score) and then the verdict: stage 2 is due when the best val
+score gained less than 0.05 dB over the last `--window` steps (issue 16, step 5). `--offset` adds
+images seen before the run's step 0 (the stage-1 run started from an 800-image ablation).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+FLAT_DB = 0.05  # issue 16: stage 1 has flattened when it gains less than this over the window
+
+
+def evals(log: Path) -> list[dict]:
+    """Every val check of a run, in order: {step, score, hole_psnr, sharpness, freeform, ...}.
+    A resumed run can re-check a step: the later line wins."""
+    by_step: dict[int, dict] = {}
+    for line in log.read_text().splitlines():
+        if '"eval"' not in line:
+            continue
+        x = json.loads(line)
+        by_step[int(x["step"])] = {"step": int(x["step"]), **x["eval"]}
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def gain_over(ev: list[dict], window: int) -> float | None:
+    """Best score so far minus the best score `window` steps before the last check (None while
+    the run is shorter than the window)."""
+    if not ev or ev[-1]["step"] - ev[0]["step"] < window:
+        return None
+    cut = ev[-1]["step"] - window
+    before = max(e["score"] for e in ev if e["step"] <= cut)
+    return round(max(e["score"] for e in ev) - before, 3)
+
+
+def rows(ev: list[dict], every: int, batch: int, offset: int) -> list[str]:
+    out = ["| images seen | step | val hole-PSNR centre / free-form | sharpness centre / free-form "
+           "| contribution centre / free-form (dB) | score |", "|---|---|---|---|---|---|"]
+    last = None
+    for e in ev:
+        if last is not None and e["step"] - last < every and e is not ev[-1]:
+            continue
+        last = e["step"]
+        c = e.get("contribution", {})
+        out.append(f"| {e['step'] * batch + offset:,} | {e['step']:,} | {e['hole_psnr']:.2f} / {e['freeform']['hole_psnr']:.2f} "
+                   f"| {e['sharpness']:.2f} / {e['freeform']['sharpness']:.2f} "
+                   f"| {c.get('center', float('nan')):+.3f} / {c.get('freeform', float('nan')):+.3f} | {e['score']:.3f} |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", nargs="?", default=str(Path(__file__).resolve().parents[2] / "runs" / "stage1-cpu"))
+    ap.add_argument("--every", type=int, default=1200)
+    ap.add_argument("--offset", type=int, default=0)
+    ap.add_argument("--window", type=int, default=2000)
+    a = ap.parse_args()
+    run = Path(a.run)
+    cfg = json.loads((run / "config.json").read_text())
+    ev = evals(run / "log.jsonl")
+    if not ev:
+        raise SystemExit(f"{run}/log.jsonl has no val checks yet")
+    print("\n".join(rows(ev, a.every, int(cfg["batch"]), a.offset)))
+    g = gain_over(ev, a.window)
+    if g is None:
+        print(f"\nthe run spans {ev[-1]['step'] - ev[0]['step']} steps: the {a.window}-step window is not full yet")
+    else:
+        verdict = "flattened: stage 2 is due" if g < FLAT_DB else "still rising: stage 2 waits"
+        print(f"\nbest val score gained {g:+.3f} dB over the last {a.window} steps ({verdict}; threshold {FLAT_DB} dB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""model.trajectory: the val trajectory of a run's log and issue 16's flattening rule.
+
+    PYTHONPATH=gpu-jobs /usr/bin/python3 -m pytest test/python/test_trajectory.py -q
+"""
+from __future__ import annotations
+
+import json
+
+from model.trajectory import evals, gain_over, rows
+
+
+def write_log(path, scores):
+    lines = [{"start": 0, "fill": "harmonic", "cnum": 16}]
+    for step, s in scores:
+        lines.append({"step": step, "loss": 0.1, "img_s": 2.0})
+        lines.append({"step": step, "eval": {"hole_psnr": s - 1, "sharpness": 0.2, "score": s,
+                                             "contribution": {"center": 0.5, "freeform": 1.0},
+                                             "freeform": {"hole_psnr": s + 1, "sharpness": 0.3}}})
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+def test_rising_then_flat(tmp_path):
+    log = tmp_path / "log.jsonl"
+    write_log(log, [(0, 22.0), (1000, 22.2), (2000, 22.4), (3000, 22.43), (4000, 22.44)])
+    ev = evals(log)
+    assert [e["step"] for e in ev] == [0, 1000, 2000, 3000, 4000]
+    assert gain_over(ev, 2000) == 0.04          # 22.44 - best up to step 2000 (22.4): flat
+    assert gain_over(ev[:3], 2000) == 0.4       # 22.4 - 22.0: rising
+    assert gain_over(ev[:2], 2000) is None      # the window is not full
+
+
+def test_a_val_dip_does_not_count_as_gain_and_a_recheck_replaces(tmp_path):
+    log = tmp_path / "log.jsonl"
+    write_log(log, [(0, 22.5), (1000, 22.1), (2000, 22.3), (2000, 22.35)])  # resumed: step 2000 checked again
+    ev = evals(log)
+    assert [e["score"] for e in ev] == [22.5, 22.1, 22.35]
+    assert gain_over(ev, 2000) == 0.0           # the best is still step 0's
+
+
+def test_rows_sample_every_n_steps_and_keep_the_last(tmp_path):
+    log = tmp_path / "log.jsonl"
+    write_log(log, [(s, 22 + s / 10000) for s in range(0, 3100, 300)])
+    out = rows(evals(log), 1200, 2, 800)
+    body = out[2:]
+    assert [r.split("|")[2].strip() for r in body] == ["0", "1,200", "2,400", "3,000"]
+    assert body[1].startswith("| 3,200 |")      # images = step x batch + offset
