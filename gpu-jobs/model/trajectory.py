@@ -1,11 +1,17 @@
 """A run's val trajectory from its log, and issue 16's rule for when stage 1 has flattened.
 
     python3 -m model.trajectory [../runs/stage1-cpu] [--every 1200] [--offset 800] [--window 2000]
+    python3 -m model.trajectory ../runs/stage1-cpu --record    # keep the val history in the repo
+    python3 -m model.trajectory ../runs/stage1-cpu --verdict   # prints stage1 or stage2 (campaign.sh)
 
 Prints one markdown row per `--every` steps (images seen, val hole-PSNR, sharpness, the network's
 contribution over its pre-fill, the score) and then the verdict: stage 2 is due when the best val
 score gained less than 0.05 dB over the last `--window` steps (issue 16, step 5). `--offset` adds
 images seen before the run's step 0 (the stage-1 run started from an 800-image ablation).
+
+The run folder is git-ignored, so the val history also lives in the repo
+(`models/checkpoints/<run>.evals.jsonl`, one line per val check): `--record` merges the run's log
+into it, and the trajectory and the verdict read both, so a fresh clone knows where the campaign is.
 """
 from __future__ import annotations
 
@@ -16,16 +22,32 @@ from pathlib import Path
 FLAT_DB = 0.05  # issue 16: stage 1 has flattened when it gains less than this over the window
 
 
-def evals(log: Path) -> list[dict]:
-    """Every val check of a run, in order: {step, score, hole_psnr, sharpness, freeform, ...}.
-    A resumed run can re-check a step: the later line wins."""
+HISTORY = Path(__file__).resolve().parents[1] / "models" / "checkpoints"
+
+
+def evals(*logs: Path) -> list[dict]:
+    """Every val check in the logs (a run's log.jsonl, the committed history), in step order:
+    {step, score, hole_psnr, sharpness, freeform, ...}. A step checked again (a resumed run, or
+    both files) keeps the later line."""
     by_step: dict[int, dict] = {}
-    for line in log.read_text().splitlines():
-        if '"eval"' not in line:
+    for log in logs:
+        if not log.exists():
             continue
-        x = json.loads(line)
-        by_step[int(x["step"])] = {"step": int(x["step"]), **x["eval"]}
+        for line in log.read_text().splitlines():
+            if '"eval"' not in line:
+                continue
+            x = json.loads(line)
+            by_step[int(x["step"])] = {"step": int(x["step"]), **x["eval"]}
     return [by_step[k] for k in sorted(by_step)]
+
+
+def record(ev: list[dict], path: Path) -> None:
+    """Write the merged history (same line format as the trainer's log: {step, eval})."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"step": e["step"], "eval": {k: v for k, v in e.items() if k != "step"}}) for e in ev]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
 
 
 def gain_over(ev: list[dict], window: int) -> float | None:
@@ -59,14 +81,23 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1200)
     ap.add_argument("--offset", type=int, default=0)
     ap.add_argument("--window", type=int, default=2000)
+    ap.add_argument("--record", action="store_true", help="merge the run's val checks into the committed history")
+    ap.add_argument("--verdict", action="store_true", help="print only stage1 (still rising, or too short) or stage2")
     a = ap.parse_args()
     run = Path(a.run)
-    cfg = json.loads((run / "config.json").read_text())
-    ev = evals(run / "log.jsonl")
-    if not ev:
-        raise SystemExit(f"{run}/log.jsonl has no val checks yet")
-    print("\n".join(rows(ev, a.every, int(cfg["batch"]), a.offset)))
+    history = HISTORY / f"{run.name}.evals.jsonl"
+    ev = evals(history, run / "log.jsonl")
+    if a.record:
+        record(ev, history)
     g = gain_over(ev, a.window)
+    if a.verdict:
+        print("stage2" if g is not None and g < FLAT_DB else "stage1")
+        return
+    if not ev:
+        raise SystemExit(f"no val checks yet in {run}/log.jsonl or {history}")
+    cfg_file = run / "config.json"
+    batch = int(json.loads(cfg_file.read_text())["batch"]) if cfg_file.exists() else 2
+    print("\n".join(rows(ev, a.every, batch, a.offset)))
     if g is None:
         print(f"\nthe run spans {ev[-1]['step'] - ev[0]['step']} steps: the {a.window}-step window is not full yet")
     else:

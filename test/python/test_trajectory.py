@@ -44,3 +44,21 @@ def test_rows_sample_every_n_steps_and_keep_the_last(tmp_path):
     body = out[2:]
     assert [r.split("|")[2].strip() for r in body] == ["0", "1,200", "2,400", "3,000"]
     assert body[1].startswith("| 3,200 |")      # images = step x batch + offset
+
+
+def test_the_verdict_reads_the_run_log(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    run = tmp_path / "verdict-test-run"  # no committed history under this name
+    run.mkdir()
+    gpu_jobs = Path(__file__).resolve().parents[2] / "gpu-jobs"
+    def verdict():
+        return subprocess.run([sys.executable, "-m", "model.trajectory", str(run), "--verdict"], cwd=gpu_jobs,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    write_log(run / "log.jsonl", [(0, 22.0), (1000, 22.2)])
+    assert verdict() == "stage1"                # the window is not full: keep training stage 1
+    write_log(run / "log.jsonl", [(0, 22.0), (1000, 22.2), (2000, 22.4)])
+    assert verdict() == "stage1"                # +0.4 dB over 2,000 steps: still rising
+    write_log(run / "log.jsonl", [(0, 22.0), (1000, 22.2), (2000, 22.4), (4000, 22.44)])
+    assert verdict() == "stage2"                # +0.04 dB: flattened
