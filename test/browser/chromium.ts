@@ -4,10 +4,11 @@
  * background-networking ones Chromium keeps trying to reach Google's hosts. playwright's launch()
  * gives every browser a new, empty profile directory.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { ROOT } from "../../scripts/stack.ts";
+import { ROOT, type Stack, startStack } from "../../scripts/stack.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const ARTIFACTS = join(ROOT, "out/test-artifacts");
@@ -25,6 +26,34 @@ export const CHROMIUM_FLAGS = [
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (scripts/setup.sh does)`);
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+}
+
+export interface StackPage {
+  stack: Stack;
+  browser: Browser;
+  page: Page;
+  /** Closes the browser, stops the stack (again, if a test stopped it) and removes its state. */
+  close(): Promise<void>;
+}
+
+/**
+ * The local stack (`npm start`'s, state in a temp folder) and Chromium, started together, with one
+ * 1280x900 page; the stack's and the page's errors go to `logs`, for a failing test to print.
+ */
+export async function openStackPage(gpuEnv: Record<string, string>, logs: string[]): Promise<StackPage> {
+  const persist = mkdtempSync(join(tmpdir(), "gmcnn-browser-"));
+  const [stack, browser] = await Promise.all([
+    startStack({ persistTo: persist, gpuEnv, log: (src, line) => logs.push(`[${src}] ${line}`) }),
+    launchChromium(),
+  ]);
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (e) => logs.push(`[page] ${e.message}`));
+  const close = async () => {
+    await browser.close();
+    await stack.stop();
+    rmSync(persist, { recursive: true, force: true });
+  };
+  return { stack, browser, page, close };
 }
 
 /** Saves a screenshot under out/test-artifacts/ (kept after the run, for people to look at). */

@@ -8,25 +8,21 @@
  * terminates the model's worker; at 390 px a zoom control and touch instructions.
  * Screenshots: out/test-artifacts/ux-*.png.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeImage } from "../../gpu-jobs/codecs.ts";
-import { type Stack, startStack } from "../../scripts/stack.ts";
+import type { Stack } from "../../scripts/stack.ts";
 import { DEFAULT_UPLOAD_LIMITS } from "../../shared/schemas/limits.ts";
 import type { Edit } from "../../web/widget/edits.ts";
 import { checkLimits, DEFAULT_LIMITS, fitSize } from "../../web/widget/limits.ts";
 import { photo } from "../e2e/images.ts";
-import { launchChromium, screenshot } from "./chromium.ts";
+import { openStackPage, type StackPage, screenshot } from "./chromium.ts";
 
 type Ev = { type: string; detail: Record<string, unknown>; t: number };
 
 let stack: Stack;
 let browser: Browser;
 let page: Page;
-let persist: string;
 /** Requests for the in-page model or its runtime, in order. */
 const modelFetches: string[] = [];
 const logs: string[] = [];
@@ -44,24 +40,19 @@ const COLLECT = () => {
     });
 };
 
+let opened: StackPage | undefined;
+
 beforeAll(async () => {
-  persist = mkdtempSync(join(tmpdir(), "gmcnn-ux-"));
-  [stack, browser] = await Promise.all([
-    startStack({ persistTo: persist, gpuEnv: { GMCNN_LOG: "0" }, log: (src, line) => logs.push(`[${src}] ${line}`) }),
-    launchChromium(),
-  ]);
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  opened = await openStackPage({ GMCNN_LOG: "0" }, logs);
+  ({ stack, browser, page } = opened);
   await page.addInitScript(COLLECT);
   page.on("request", (r) => {
     if (/\/widget\/(models|ort)\//.test(r.url())) modelFetches.push(r.url());
   });
-  page.on("pageerror", (e) => logs.push(`[page] ${e.message}`));
 }, 300_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-  rmSync(persist, { recursive: true, force: true });
+  await opened?.close();
 });
 
 const el = "gmcnn-inpaint";

@@ -5,18 +5,17 @@
  * whose unmasked pixels are the input's, and with the API stopped the in-page model (onnxruntime-web)
  * producing the server's result within the stated tolerance. Screenshots: out/test-artifacts/.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startIntegratorServer } from "../../examples/integrator-server.ts";
 import { decodeImage, encodeImage } from "../../gpu-jobs/codecs.ts";
-import { ROOT, type Stack, startStack } from "../../scripts/stack.ts";
+import { ROOT, type Stack } from "../../scripts/stack.ts";
 import type { RgbaImage } from "../../shared/imaging/types.ts";
 import { type Edit, EditHistory } from "../../web/widget/edits.ts";
 import { photo } from "../e2e/images.ts";
-import { launchChromium, screenshot } from "./chromium.ts";
+import { openStackPage, type StackPage, screenshot } from "./chromium.ts";
 
 /**
  * In-page (onnxruntime-web, WASM) vs server (onnxruntime-node, CPU) on the same input: the hole's
@@ -29,33 +28,23 @@ const TOLERANCE = { meanAbs: 0.1, maxAbs: 2 };
 let stack: Stack | undefined;
 let browser: Browser;
 let page: Page;
-let persist: string;
 const logs: string[] = [];
 const offHost: string[] = [];
 
+let opened: StackPage | undefined;
+
 beforeAll(async () => {
-  persist = mkdtempSync(join(tmpdir(), "gmcnn-browser-"));
-  [stack, browser] = await Promise.all([
-    // The server in fp32, as the page runs: the equivalence below is fp32 against fp32 (auto may
-    // serve the int8 variant on a VNNI CPU, within its own 0.1 dB bound, not within this tolerance).
-    startStack({
-      persistTo: persist,
-      gpuEnv: { GMCNN_LOG: "0", GMCNN_PRECISION: "fp32" },
-      log: (src, line) => logs.push(`[${src}] ${line}`),
-    }),
-    launchChromium(),
-  ]);
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // The server in fp32, as the page runs: the equivalence below is fp32 against fp32 (auto may
+  // serve the int8 variant on a VNNI CPU, within its own 0.1 dB bound, not within this tolerance).
+  opened = await openStackPage({ GMCNN_LOG: "0", GMCNN_PRECISION: "fp32" }, logs);
+  ({ stack, browser, page } = opened);
   page.on("request", (r) => {
     if (stack && !r.url().startsWith(stack.edgeUrl) && !/^(blob|data):/.test(r.url())) offHost.push(r.url());
   });
-  page.on("pageerror", (e) => logs.push(`[page] ${e.message}`));
 }, 300_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-  rmSync(persist, { recursive: true, force: true });
+  await opened?.close(); // stops the stack again if the in-page test already did: a no-op then
 });
 
 const input = async () => (await decodeImage(new Uint8Array(readFileSync(join(ROOT, "examples/coffee.png"))), "input")).image;
