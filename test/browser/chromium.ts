@@ -56,6 +56,17 @@ export async function openStackPage(gpuEnv: Record<string, string>, logs: string
   return { stack, browser, page, close };
 }
 
+/** A mouse stroke across the widget's canvas, from and to fractions of its box, in `steps` moves. */
+export async function dragStroke(page: Page, from: [number, number], to: [number, number], steps: number) {
+  const box = (await page.locator("gmcnn-inpaint canvas.paint").boundingBox())!;
+  const at = (f: [number, number]) => [box.x + box.width * f[0], box.y + box.height * f[1]] as const;
+  await page.mouse.move(...at(from));
+  await page.mouse.down();
+  for (let i = 1; i <= steps; i++)
+    await page.mouse.move(...at([from[0] + ((to[0] - from[0]) * i) / steps, from[1] + ((to[1] - from[1]) * i) / steps]));
+  await page.mouse.up();
+}
+
 /** Saves a screenshot under out/test-artifacts/ (kept after the run, for people to look at). */
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });

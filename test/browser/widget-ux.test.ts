@@ -16,7 +16,7 @@ import { DEFAULT_UPLOAD_LIMITS } from "../../shared/schemas/limits.ts";
 import type { Edit } from "../../web/widget/edits.ts";
 import { checkLimits, DEFAULT_LIMITS, fitSize } from "../../web/widget/limits.ts";
 import { photo } from "../e2e/images.ts";
-import { openStackPage, type StackPage, screenshot } from "./chromium.ts";
+import { dragStroke, openStackPage, type StackPage, screenshot } from "./chromium.ts";
 
 type Ev = { type: string; detail: Record<string, unknown>; t: number };
 
@@ -93,15 +93,7 @@ async function openDemo() {
   await waitEvent("load", undefined, 60_000);
 }
 
-async function stroke(from: [number, number], to: [number, number], steps = 8) {
-  const box = (await page.locator(`${el} canvas.paint`).boundingBox())!;
-  const at = (f: [number, number]) => [box.x + box.width * f[0], box.y + box.height * f[1]] as const;
-  await page.mouse.move(...at(from));
-  await page.mouse.down();
-  for (let i = 1; i <= steps; i++)
-    await page.mouse.move(...at([from[0] + ((to[0] - from[0]) * i) / steps, from[1] + ((to[1] - from[1]) * i) / steps]));
-  await page.mouse.up();
-}
+const stroke = (from: [number, number], to: [number, number], steps = 8) => dragStroke(page, from, to, steps);
 
 const blur = () => page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
 

@@ -15,7 +15,7 @@ import { ROOT, type Stack } from "../../scripts/stack.ts";
 import type { RgbaImage } from "../../shared/imaging/types.ts";
 import { type Edit, EditHistory } from "../../web/widget/edits.ts";
 import { photo } from "../e2e/images.ts";
-import { openStackPage, type StackPage, screenshot } from "./chromium.ts";
+import { dragStroke, openStackPage, type StackPage, screenshot } from "./chromium.ts";
 
 /**
  * In-page (onnxruntime-web, WASM) vs server (onnxruntime-node, CPU) on the same input: the hole's
@@ -73,15 +73,7 @@ function nextEvent(type: string): Promise<Record<string, unknown>> {
 const edits = () => page.evaluate(() => document.querySelector("gmcnn-inpaint")!.edits as Edit[]);
 
 /** A mouse stroke across the canvas, in fractions of its box. */
-async function stroke(from: [number, number], to: [number, number], steps = 12) {
-  const box = (await page.locator("gmcnn-inpaint canvas.paint").boundingBox())!;
-  const at = (f: [number, number]) => [box.x + box.width * f[0], box.y + box.height * f[1]] as const;
-  await page.mouse.move(...at(from));
-  await page.mouse.down();
-  for (let i = 1; i <= steps; i++)
-    await page.mouse.move(...at([from[0] + ((to[0] - from[0]) * i) / steps, from[1] + ((to[1] - from[1]) * i) / steps]));
-  await page.mouse.up();
-}
+const stroke = (from: [number, number], to: [number, number], steps = 12) => dragStroke(page, from, to, steps);
 
 const button = (action: string) => page.locator(`gmcnn-inpaint button[data-action="${action}"]`);
 
