@@ -348,6 +348,7 @@ def train(cfg: Config, resume: bool) -> dict:
     log.write(json.dumps({"start": step, "fill": cfg.fill, "cnum": cfg.cnum,  # model.provenance checks these
                           "cpu": cpu_name(), "bf16_flags": [f for f in BF16_FLAGS if f in cpu_flags()],
                           "precision": cfg.precision, "channels_last": cfg.channels_last, "threads": cfg.threads,
+                          "allocator": os.path.basename(os.environ.get("LD_PRELOAD", "")) or "glibc",
                           "probe_img_s": rates}) + "\n")
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
