@@ -8,6 +8,7 @@ can be downloaded here).
 from __future__ import annotations
 
 import json
+import os
 import signal
 from dataclasses import replace
 
@@ -325,9 +326,11 @@ def test_stage1_path_is_unchanged(data):
     assert "stage2" not in ck and set(ck) >= {"gen", "opt", "step", "rng", "torch_rng", "best"}
     start, line = (json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()[:2])
     # The first line says what the run trains (fill, cnum: model.provenance checks a checkpoint's
-    # against them) and what it picked (precision, threads, the probe's rates), then steps.
+    # against them) and what it picked (precision, threads, the probe's rates, the malloc it runs
+    # under: scripts/allocator.sh), then steps.
     assert set(start) == {"start", "fill", "cnum", "cpu", "bf16_flags", "precision", "channels_last", "threads",
-                          "probe_img_s"}
+                          "allocator", "probe_img_s"}
+    assert start["allocator"] == (os.path.basename(os.environ.get("LD_PRELOAD", "")) or "glibc")
     assert (start["fill"], start["cnum"]) == (cfg.fill, cfg.cnum)
     assert set(line) == {"step", "loss", "recon", "ae", "lr", "img_s", "t"}
 
