@@ -30,17 +30,30 @@ def tf_same_pad(x: torch.Tensor, k: int, s: int) -> torch.Tensor:
     return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
 
 
-class ConvDS(nn.Module):
-    """conv5_ds: 5x5, stride 2, 'SAME', leaky ReLU (alpha 0.2) unless act=False."""
+def blur3(x: torch.Tensor) -> torch.Tensor:
+    """[1 2 1] x [1 2 1] / 16 per channel, same size (replicate edges). Before a stride-2 conv it
+    zeroes the Nyquist frequency, so the conv's gradient back to the image has no 2-px checkerboard
+    (a deviation from the paper, `d_blur`: issue 16 found such critics writing a 4-8 px grid into
+    the generator's fills)."""
+    k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
+    k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=x.shape[1])
 
-    def __init__(self, cin: int, cout: int, act: bool = True):
+
+class ConvDS(nn.Module):
+    """conv5_ds: 5x5, stride 2, 'SAME', leaky ReLU (alpha 0.2) unless act=False; `blur` low-passes
+    its input first (anti-aliased downsampling, no weights of its own)."""
+
+    def __init__(self, cin: int, cout: int, act: bool = True, blur: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, 5, 2, padding=0)
-        self.act = act
+        self.act, self.blur = act, blur
         nn.init.xavier_uniform_(self.conv.weight)
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.blur:
+            x = blur3(x)
         x = self.conv(tf_same_pad(x, 5, 2))
         return F.leaky_relu(x, 0.2) if self.act else x
 
@@ -54,12 +67,12 @@ def out_size(size: int, n: int) -> int:
 class WGANCritic(nn.Module):
     """Global / local critic for inputs of `size` x `size` (the flatten size depends on it)."""
 
-    def __init__(self, size: int, cnum: int = 64):
+    def __init__(self, size: int, cnum: int = 64, blur: bool = False):
         super().__init__()
         chans = [cnum, 2 * cnum, 4 * cnum, 8 * cnum, 4 * cnum, 2 * cnum]
         layers, cin = [], 3
         for c in chans:
-            layers.append(ConvDS(cin, c))
+            layers.append(ConvDS(cin, c, blur=blur))
             cin = c
         self.convs = nn.Sequential(*layers)
         self.size = size
@@ -86,14 +99,14 @@ def max_downsample(mask: torch.Tensor, times: int = 5) -> torch.Tensor:
 class MaskedPatchCritic(nn.Module):
     """The free-form critic (wgan_patch_discriminator): mean patch score over cells with holes."""
 
-    def __init__(self, cnum: int = 64):
+    def __init__(self, cnum: int = 64, blur: bool = False):
         super().__init__()
         chans = [cnum, 2 * cnum, 4 * cnum, 8 * cnum]
         layers, cin = [], 3
         for c in chans:
-            layers.append(ConvDS(cin, c))
+            layers.append(ConvDS(cin, c, blur=blur))
             cin = c
-        layers.append(ConvDS(cin, 1, act=False))
+        layers.append(ConvDS(cin, 1, act=False, blur=blur))
         self.convs = nn.Sequential(*layers)
 
     def patch_scores(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,9 @@ strokes (the TF training settings, 8 independent strokes). Classical methods: Op
 Navier-Stokes, FSR (frequency-selective reconstruction, FSR_FAST), ShiftMap (patch copying), and the
 mean colour. Metrics: PSNR and SSIM of the composited image and hole-PSNR (inside the hole only),
 each PSNR capped at 50 dB per image, then averaged over images; sharpness (see metrics.sharpness:
-detail inside the hole, output over truth, pooled; 1.0 = as much as the truth).
+detail inside the hole, output over truth, pooled; 1.0 = as much as the truth); grid (see
+metrics.grid_score: stride-aligned 8-px energy beyond the truth's, as a share of the truth's detail;
+0 = none; sharpness alone also rewards such a checkerboard).
 
 FSR and ShiftMap take seconds per 256x256 image (ShiftMap up to ~20 s on a free-form mask): they run
 on --jobs processes, and their outputs are cached in runs/eval-cache/ (git-ignored; keyed by image,
@@ -44,7 +46,7 @@ from PIL import Image
 from .classical import BASELINES, LABELS, run_classical
 from .generator import composite, prefill
 from .masks import centre_mask, stroke_mask
-from .metrics import capped_psnr, hole_gradient, sharpness, ssim
+from .metrics import capped_psnr, grid_excess, grid_score, hole_gradient, sharpness, ssim
 
 HERE = Path(__file__).resolve().parent.parent  # gpu-jobs/
 ROOT = HERE.parent
@@ -196,13 +198,15 @@ def prefill_outputs(fill: str, imgs: Images, masks: Images) -> list[np.ndarray] 
 def score(out: np.ndarray, img: np.ndarray, mask: np.ndarray) -> dict:
     hole = mask > 0.5
     return {"psnr": capped_psnr(out, img), "ssim": ssim(out, img), "hole_psnr": capped_psnr(out, img, hole),
-            "grad": (hole_gradient(out, hole), hole_gradient(img, hole))}
+            "grad": (hole_gradient(out, hole), hole_gradient(img, hole)),
+            "grid": grid_excess(out, img, hole)}
 
 
 def summarise(rows: list[dict]) -> dict:
     """Means over images, and sharpness pooled over images."""
     s = {k: round(float(np.mean([r[k] for r in rows])), 3) for k in ("psnr", "ssim", "hole_psnr")}
     s["sharpness"] = round(sharpness(r["grad"] for r in rows), 3)
+    s["grid"] = round(grid_score(r["grid"] for r in rows), 4)
     return s
 
 
@@ -245,6 +249,14 @@ def sharpness_score(m: dict) -> float:
     """What stage-2 checkpoints are chosen by, among those close enough in hole-PSNR: the mean val
     sharpness over both mask kinds (the 0.3.0 bar wants >= 0.5 on each)."""
     return round((m["sharpness"] + m["freeform"]["sharpness"]) / 2, 3) if "freeform" in m else m.get("sharpness", -1.0)
+
+
+def grid_mean(m: dict) -> float:
+    """The stride grid (metrics.grid_score) of a val record, mean over both mask kinds; 0 for records
+    from before the metric."""
+    kinds = [m.get("grid"), m.get("freeform", {}).get("grid")]
+    kinds = [g for g in kinds if g is not None]
+    return round(sum(kinds) / len(kinds), 4) if kinds else 0.0
 
 
 def full_eval(models: dict, folder: str | Path, n: int | None = None, device="cpu", baselines: bool | Sequence[str] = True,
@@ -294,14 +306,19 @@ def full_eval(models: dict, folder: str | Path, n: int | None = None, device="cp
 
 def table(res: dict) -> str:
     """Markdown: one row per method, centre and free-form side by side."""
-    lines = ["| method | centre hole-PSNR | free-form hole-PSNR | sharpness centre / free-form "
-             "| PSNR centre / free-form | SSIM centre / free-form |", "|---|---|---|---|---|---|"]
     c, f = res["center"], res["freeform"]
-    for name in (k for k in c if not k.startswith("_")):
+    names = [k for k in c if not k.startswith("_")]
+    # Results from before the grid metric (the committed EVAL.md of 0.2.3) keep their columns.
+    grid = all("grid" in c[k] for k in names)
+    lines = ["| method | centre hole-PSNR | free-form hole-PSNR | sharpness centre / free-form "
+             + ("| grid centre / free-form " if grid else "")
+             + "| PSNR centre / free-form | SSIM centre / free-form |", "|---|---|---|---|---|---|" + ("---|" if grid else "")]
+    for name in names:
         a, b = c[name], f[name]
         lines.append(f"| {LABELS.get(name, name)} | {a['hole_psnr']:.2f} | {b['hole_psnr']:.2f} "
-                     f"| {a['sharpness']:.2f} / {b['sharpness']:.2f} | {a['psnr']:.2f} / {b['psnr']:.2f} "
-                     f"| {a['ssim']:.4f} / {b['ssim']:.4f} |")
+                     f"| {a['sharpness']:.2f} / {b['sharpness']:.2f} "
+                     + (f"| {a['grid']:.4f} / {b['grid']:.4f} " if grid else "")
+                     + f"| {a['psnr']:.2f} / {b['psnr']:.2f} | {a['ssim']:.4f} / {b['ssim']:.4f} |")
     for name, d in res.get("_contribution", {}).items():
         lines.append(f"\nThe network's own contribution, {name} over {d['prefill']}: "
                      f"centre {d['center']:+.2f} dB, free-form {d['freeform']:+.2f} dB hole-PSNR.")

@@ -100,6 +100,8 @@ def checkpoint_record(ckpt: str | Path, ck: dict) -> dict:
 
 def onnx_metadata(gen: GMCNNGenerator, checkpoint: dict | None) -> dict[str, str]:
     props = {"fill": gen.fill, "cnum": str(gen.cnum)}
+    if gen.upsample != "tf":  # files of the official upsamplers keep the props they always had
+        props["upsample"] = gen.upsample
     for k, v in (checkpoint or {}).items():
         if k != "file" and v is not None:
             props[f"checkpoint.{k}"] = str(v)
@@ -127,7 +129,7 @@ def manifest(path: Path, gen: GMCNNGenerator, name: str, version: str, fp16: boo
         "name": name,
         "version": version,
         "architecture": {"family": "gmcnn", "layout": "tensorflow", "cnum": gen.cnum,
-                         "params": count_params(gen), "fill": gen.fill},
+                         "params": count_params(gen), "fill": gen.fill, "upsample": gen.upsample},
         "file": path.name,
         "sha256": sha256(path),
         "bytes": path.stat().st_size,
@@ -149,6 +151,7 @@ def main() -> None:
     ap.add_argument("--ckpt", help="generator checkpoint; omit for random init (tests only)")
     ap.add_argument("--cnum", type=int, default=32)
     ap.add_argument("--fill", default="pushpull")
+    ap.add_argument("--upsample", default="tf", help="random init only: tf | smooth (a checkpoint says its own)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     ap.add_argument("--fp16-weights", action="store_true")
@@ -164,8 +167,8 @@ def main() -> None:
         checkpoint = checkpoint_record(a.ckpt, ck)
     else:
         torch.manual_seed(a.seed)
-        gen = GMCNNGenerator(a.cnum, a.fill)
-        if a.fill.startswith("pushpull"):  # a zero last layer would make the parity test trivial
+        gen = GMCNNGenerator(a.cnum, a.fill, upsample=a.upsample)
+        if a.fill.startswith("pushpull") or a.upsample != "tf":  # a zero last layer would make the parity test trivial
             torch.nn.init.xavier_uniform_(gen.merge18.conv.weight)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -82,6 +82,16 @@ def _up_bilinear(x: torch.Tensor, s: float) -> torch.Tensor:
     return F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=True)
 
 
+def _up_smooth(x: torch.Tensor, s: float) -> torch.Tensor:
+    # Half-pixel bilinear: every output pixel has the same kind of neighbourhood, so the upsampler
+    # writes no period-s pattern of its own (nearest repeats blocks; align-corners bilinear at 4x
+    # puts its kinks at a 63/255 pitch).
+    return F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
+
+
+UPSAMPLES = ("tf", "smooth")
+
+
 def _mean3(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
 
@@ -190,11 +200,15 @@ def prefill(fill: str, image: torch.Tensor, known: torch.Tensor) -> torch.Tensor
 
 
 class GMCNNGenerator(nn.Module):
-    def __init__(self, cnum: int = 32, fill: str = "zero", residual_init: float = 0.05):
+    def __init__(self, cnum: int = 32, fill: str = "zero", residual_init: float = 0.05, upsample: str = "tf"):
         super().__init__()
         if fill not in FILLS:
             raise ValueError(f"fill must be one of {FILLS}")
-        self.cnum, self.fill = cnum, fill
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}")
+        # "tf": the official nearest / align-corners bilinear; "smooth": half-pixel bilinear
+        # everywhere (issue 16: stage 2 drew a 4-8 px grid through the TF upsamplers).
+        self.cnum, self.fill, self.upsample = cnum, fill, upsample
         cin = 5
         self.b1 = nn.Sequential(*_encoder(cin, cnum, 7, 7))
         self.b2 = nn.Sequential(*_encoder(cin, cnum, 5, 5))
@@ -221,12 +235,16 @@ class GMCNNGenerator(nn.Module):
             x = base
         ones = torch.ones_like(mask)
         xin = torch.cat([x, ones, mask], dim=1)
-        x1 = _up_bilinear(self.b1(xin), 4.0)
+        if self.upsample == "smooth":
+            up2, up_lin = (lambda t: _up_smooth(t, 2.0)), _up_smooth
+        else:
+            up2, up_lin = _up_nearest, _up_bilinear
+        x1 = up_lin(self.b1(xin), 4.0)
         x2 = self.b2(xin)
-        x2 = _up_bilinear(self.b2_up(_up_nearest(x2)), 2.0)
+        x2 = up_lin(self.b2_up(up2(x2)), 2.0)
         x3 = self.b3(xin)
-        x3 = self.b3_up1(_up_nearest(x3))
-        x3 = self.b3_up2(_up_nearest(x3))
+        x3 = self.b3_up1(up2(x3))
+        x3 = self.b3_up2(up2(x3))
         y = self.merge18(self.merge17(torch.cat([x1, x2, x3], dim=1)))
         if base is not None:
             # The residual lives in the hole only. Inference composites anyway, so this changes no

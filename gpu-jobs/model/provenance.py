@@ -152,7 +152,7 @@ def generator_from_onnx(path: str) -> tuple[GMCNNGenerator, dict]:
     p = Path(path)
     man = json.loads(p.with_name(p.stem + ".manifest.json").read_text())
     arch = man["architecture"]
-    gen = GMCNNGenerator(arch["cnum"], arch["fill"])
+    gen = GMCNNGenerator(arch["cnum"], arch["fill"], upsample=arch.get("upsample", "tf"))
     want = gen.state_dict()
     got = {}
     for init in onnx.load(str(p)).graph.initializer:
@@ -216,7 +216,7 @@ def regenerate(ck: dict) -> bytes:
     import onnx
     from .export import build
     with torch.random.fork_rng():  # building a generator draws its initial weights: leave the caller's RNG alone
-        gen = GMCNNGenerator(int(ck["cnum"]), ck["fill"])
+        gen = GMCNNGenerator(int(ck["cnum"]), ck["fill"], upsample=ck.get("config", {}).get("upsample", "tf"))
     gen.load_state_dict({k: v.float() for k, v in ck["gen"].items()})
     with tempfile.TemporaryDirectory(prefix="gmcnn-regen-") as t:
         out = Path(t) / "m.onnx"

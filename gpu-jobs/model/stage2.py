@@ -111,11 +111,11 @@ class CriticFeatures(nn.Module):
 
 
 class Critics(nn.Module):
-    def __init__(self, crop: int, local: int, cnum: int = 64):
+    def __init__(self, crop: int, local: int, cnum: int = 64, blur: bool = False):
         super().__init__()
-        self.glob = WGANCritic(crop, cnum)
-        self.local = WGANCritic(local, cnum)
-        self.patch = MaskedPatchCritic(cnum)
+        self.glob = WGANCritic(crop, cnum, blur)
+        self.local = WGANCritic(local, cnum, blur)
+        self.patch = MaskedPatchCritic(cnum, blur)
 
 
 def build_vgg(cfg, device) -> tuple[VGG19Features | None, dict]:
@@ -152,7 +152,7 @@ class Stage2:
     def __init__(self, gen: nn.Module, g_opt: torch.optim.Optimizer, cfg, device, vgg: VGG19Features | None):
         self.gen, self.g_opt, self.cfg, self.device = gen, g_opt, cfg, torch.device(device)
         self.local = local_size(cfg.crop, cfg.box_frac)
-        self.critics = Critics(cfg.crop, self.local, cfg.d_cnum).to(self.device)
+        self.critics = Critics(cfg.crop, self.local, cfg.d_cnum, cfg.d_blur).to(self.device)
         self.d_lr = cfg.d_lr or cfg.lr  # 0 = the generator's lr (TF shares one Adam setting)
         self.d_opt = torch.optim.Adam(self.critics.parameters(), lr=self.d_lr, betas=(cfg.beta1, cfg.beta2))
         self.idmrf = None

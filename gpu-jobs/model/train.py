@@ -32,7 +32,7 @@ from PIL import Image
 from .generator import GMCNNGenerator
 from .losses import recon_weights, stage1_losses
 from .masks import sample_mask
-from .evaluate import quick_eval, selection_score, sharpness_score
+from .evaluate import grid_mean, quick_eval, selection_score, sharpness_score
 from .provenance import generator_from_onnx, stamp
 
 
@@ -45,6 +45,7 @@ class Config:
     committed: str = ""        # the run's committed generator checkpoint: --resume continues from it
                                # (weights, step, best) when <out>/last.pt is not there (fresh clone)
     cnum: int = 32
+    upsample: str = "tf"       # "tf" (official) | "smooth" (half-pixel bilinear: generator.UPSAMPLES)
     fill: str = "harmonic"     # "zero" = the paper; "harmonic" = residual over the converged
                                # (multigrid) harmonic fill; "pushpull"/"pushpull-harmonic" = older fills
     crop: int = 128
@@ -92,9 +93,12 @@ class Config:
     gp_lambda: float = 10.0
     psnr_drop: float = 0.3     # stage 2 picks the sharpest val checkpoint within this many dB of the init's
     psnr_floor: float = 0.0    # ... i.e. this val score (set at the start from the init's metrics)
+    grid_max: float = 0.0      # ... and whose val grid (metrics.grid_score, mean of both kinds) stays
+                               # at or below this (0 = unchecked): sharpness also rewards a stride grid
     n_critic: int = 5
     d_lr: float = 0.0          # critic lr; 0 = same as lr (TF shares one Adam setting)
     d_cnum: int = 64
+    d_blur: bool = False       # critics low-pass before each stride-2 conv (critics.blur3): no grid
     d_fresh_batch: bool = True  # new batch per critic update (TF); False = one batch per step (PyTorch port)
     sample_every: int = 0      # write a sample grid every N steps (0 = never)
     sample_n: int = 6
@@ -187,7 +191,8 @@ def load_generator(path: str, device="cpu") -> tuple[GMCNNGenerator, dict]:
         return gen.to(device), {"cnum": gen.cnum, "fill": gen.fill, "manifest": man}
     ck = torch.load(path, map_location=device)
     gen = GMCNNGenerator(ck.get("cnum", ck.get("config", {}).get("cnum", 32)),
-                         ck.get("fill", ck.get("config", {}).get("fill", "zero")))
+                         ck.get("fill", ck.get("config", {}).get("fill", "zero")),
+                         upsample=ck.get("upsample", ck.get("config", {}).get("upsample", "tf")))
     gen.load_state_dict({k: v.float() for k, v in ck["gen"].items()})
     return gen.to(device), ck
 
@@ -244,7 +249,7 @@ def timing_probe(cfg: "Config", device, steps: int = 3):
 
     def probe(precision: str, channels_last: str) -> float:
         c = _replace(cfg, precision=precision, channels_last=channels_last)
-        g = GMCNNGenerator(c.cnum, c.fill).to(device)
+        g = GMCNNGenerator(c.cnum, c.fill, upsample=c.upsample).to(device)
         if channels_last == "on":
             g = g.to(memory_format=torch.channels_last)
         o = torch.optim.Adam(g.parameters(), lr=0.0)
@@ -291,7 +296,7 @@ def train(cfg: Config, resume: bool) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    gen = GMCNNGenerator(cfg.cnum, cfg.fill).to(device)
+    gen = GMCNNGenerator(cfg.cnum, cfg.fill, upsample=cfg.upsample).to(device)
     if cfg.channels_last == "on":
         gen = gen.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
@@ -428,9 +433,12 @@ def stage2_floor(init_metrics: dict | None, cfg: Config) -> float:
 
 def choose(m: dict, cfg: Config) -> float:
     """What picks best_gen.pt on val. Stage 1: the mean hole-PSNR of both mask kinds. Stage 2: the
-    sharpness, among checkpoints whose score stays at or above psnr_floor (else never chosen)."""
+    sharpness, among checkpoints whose score stays at or above psnr_floor and whose grid stays at
+    or below grid_max (else never chosen; records from before the grid metric are not checked)."""
     if cfg.stage == 1 or m.get("hole_psnr", -1.0) < 0:
         return selection_score(m)
+    if cfg.grid_max and grid_mean(m) > cfg.grid_max:
+        return float("-inf")
     return sharpness_score(m) if selection_score(m) >= cfg.psnr_floor else float("-inf")
 
 

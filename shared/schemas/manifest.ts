@@ -25,6 +25,12 @@ export const ModelManifest = z
         .describe(
           "zero: the paper; harmonic: residual over the converged harmonic fill (conjugate gradients); pushpull: over a pyramid fill; pushpull-harmonic: over that fill relaxed by 100 Jacobi steps",
         ),
+      upsample: z
+        .enum(["tf", "smooth"])
+        .default("tf")
+        .describe(
+          "tf: the official nearest / align-corners bilinear upsamplers; smooth: half-pixel bilinear (no stride grid in stage-2 fills); files from before 0.3 say nothing and are tf",
+        ),
     }),
     file: z.string().min(1).describe("ONNX file, relative to the manifest"),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),

@@ -86,4 +86,43 @@ describe("PyTorch <-> ONNX Runtime parity", () => {
     }
     await fresh.release();
   });
+
+  it("holds for the half-pixel bilinear upsamplers (upsample: smooth), on node and on web", async () => {
+    // Random init (no smooth checkpoint ships yet): the graph's Resize nodes change, the contract not.
+    const dir = tempDir();
+    const onnx = join(dir, "smooth.onnx");
+    execFileSync(
+      PYTHON,
+      [
+        "-m",
+        "model.export",
+        "--cnum",
+        "8",
+        "--fill",
+        "harmonic",
+        "--upsample",
+        "smooth",
+        "--out",
+        onnx,
+        "--parity",
+        dir,
+        "--seed",
+        "3",
+      ],
+      { cwd: GPU_JOBS, stdio: "pipe" },
+    );
+    const cases: { i: number; h: number; w: number }[] = JSON.parse(readFileSync(join(dir, "cases.json"), "utf8"));
+    const read = (i: number, n: string) => new Float32Array(readFileSync(join(dir, `${i}-${n}.bin`)).buffer.slice(0));
+    for (const runtime of ["node", "web"] as const) {
+      const s = await createSession(onnx, runtime === "node" ? { runtime, threads: 2 } : { runtime });
+      for (const c of cases) {
+        const out = await s.run(read(c.i, "image"), read(c.i, "mask"), c.w, c.h);
+        const want = read(c.i, "output");
+        let max = 0;
+        for (let k = 0; k < want.length; k++) max = Math.max(max, Math.abs(out[k] - want[k]));
+        expect(max, `${runtime} case ${c.w}x${c.h}`).toBeLessThanOrEqual(1e-4);
+      }
+      await s.release();
+    }
+  });
 });

@@ -131,3 +131,20 @@ def test_masked_patch_critic_averages_the_patches_that_contain_a_hole():
     assert s[1].item() == pytest.approx(p[1].mean().item(), rel=1e-6)
     cells = max_downsample(mask, 5)
     assert cells[0, 0].tolist() == [[0.0, 1.0], [0.0, 0.0]]
+
+
+def test_blurred_critics_keep_their_sizes_and_weights_and_send_no_2px_checkerboard_back():
+    torch.manual_seed(0)
+    plain, blur = WGANCritic(64, 8), WGANCritic(64, 8, blur=True)
+    blur.load_state_dict(plain.state_dict())  # the blur has no weights of its own
+    x = torch.randn(2, 3, 64, 64, requires_grad=True)
+    assert blur(x).shape == plain(x).shape == (2,)
+    (g,) = torch.autograd.grad(blur(x).sum(), x)
+    # [1 2 1] x [1 2 1] zeroes the Nyquist frequency: the gradient's (-1)^(y+x) component is
+    # ~0 away from the replicate-padded border, where the plain critic's is not.
+    checker = torch.tensor([[(-1.0) ** (i + j) for j in range(60)] for i in range(60)])
+    (gp,) = torch.autograd.grad(plain(x).sum(), x)
+    nyq = lambda t: (t[..., 2:-2, 2:-2] * checker).sum().abs() / t[..., 2:-2, 2:-2].abs().sum()  # noqa: E731
+    assert nyq(g) < 1e-3 < nyq(gp)
+    p = MaskedPatchCritic(8, blur=True)
+    assert p(torch.randn(1, 3, 64, 64), torch.ones(1, 1, 64, 64)).shape == (1,)

@@ -8,7 +8,7 @@ from model import evaluate as ev
 from model.contact import pick, sheet
 from model.evaluate import BASELINES, eval_masks, full_eval, prefill_outputs, run_classical, table
 from model.generator import GMCNNGenerator
-from model.metrics import PSNR_CAP, capped_psnr, hole_gradient, psnr, sharpness, ssim
+from model.metrics import PSNR_CAP, capped_psnr, grid_excess, grid_score, grid_tiles, hole_gradient, psnr, sharpness, ssim
 
 S = 64  # small images: ShiftMap and FSR take seconds at 256x256
 
@@ -62,6 +62,45 @@ def test_sharpness_is_one_for_the_truth_near_zero_for_a_flat_fill_and_between_fo
     still = np.full((S, S, 3), 90, np.uint8)
     assert sharpness(truth + [(0.0, hole_gradient(still, holes[0]))]) == pytest.approx(1.0)
     assert np.isnan(sharpness([(0.0, 0.0)]))
+
+
+def _checker(size: int, period: int = 8, amp: float = 12.0) -> np.ndarray:
+    """A stride-aligned checkerboard of period x period cells (what stage 2 drew into its fills)."""
+    y, x = np.mgrid[:size, :size]
+    return (((y // (period // 2) + x // (period // 2)) % 2) * 2 - 1)[..., None] * amp
+
+
+def test_grid_score_finds_a_stride_grid_and_not_texture_blur_or_the_truths_own_period():
+    size = 256
+    imgs = [texture(i, size) for i in range(3)]
+    holes = [m > 0.5 for m in eval_masks("center", size, size, 3)]
+    strokes = [m > 0.5 for m in eval_masks("freeform", size, size, 3)]
+
+    def score(outs, hs, truths=imgs):
+        return grid_score(grid_excess(o, t, h) for o, t, h in zip(outs, truths, hs))
+
+    def with_grid(im, h, amp=12.0):
+        return np.clip(im + _checker(size, amp=amp) * h[..., None], 0, 255).astype(np.uint8)
+
+    assert score(imgs, holes) == 0.0  # the truth has no grid beyond itself
+    blur = [gaussian_filter(im, (2, 2, 0)) for im in imgs]
+    assert score(blur, holes) < 0.001  # losing detail is sharpness's business, not a grid
+    for hs in (holes, strokes):
+        gridded = [with_grid(im, h) for im, h in zip(imgs, hs)]
+        assert score(gridded, hs) > 0.02
+        assert score(gridded, hs) > 3 * score([with_grid(im, h, 4.0) for im, h in zip(imgs, hs)], hs)
+    # The same texture shifted by a random offset per image keeps its energy but no fixed phase.
+    rng = np.random.default_rng(0)
+    other = [np.roll(texture(i + 5, size), tuple(rng.integers(1, 7, 2)), (0, 1)) for i in range(3)]
+    assert score(other, holes) < 0.002
+    # Real texture with an 8-px period (the game textures' ribs in val) is stride-aligned energy of
+    # its own: a fill that repeats it is not a grid, one that adds a checkerboard on top is.
+    ribs = [np.clip(im + np.tile(np.array([0, 0, 20, 20, 0, 0, -20, -20.0]), size // 8)[None, :, None], 0, 255).astype(np.uint8)
+            for im in imgs]
+    assert sum(grid_tiles(r, h)[0].sum() for r, h in zip(ribs, holes)) > 0.05 * sum(grid_tiles(r, h)[1].sum() for r, h in zip(ribs, holes))
+    assert score(ribs, holes, ribs) == 0.0
+    assert score([with_grid(r, h) for r, h in zip(ribs, holes)], holes, ribs) > 0.02
+    assert np.isnan(grid_score([(0.0, 0.0)]))
 
 
 def test_hole_gradient_counts_only_pairs_inside_the_hole():
@@ -121,7 +160,7 @@ def test_full_eval_table_has_every_method_sharpness_and_the_networks_contributio
     pre = "tiny pre-fill (pushpull-harmonic)"
     for kind in ("center", "freeform"):
         assert set(res[kind]) == {"telea", "navier_stokes", "fsr", "shiftmap", "mean_fill", "tiny", pre, "paper", "_hole_ratio"}
-        assert set(res[kind]["fsr"]) == {"psnr", "ssim", "hole_psnr", "sharpness"}
+        assert set(res[kind]["fsr"]) == {"psnr", "ssim", "hole_psnr", "sharpness", "grid"}
         assert res[kind]["tiny"] == res[kind][pre]
         assert res[kind]["mean_fill"]["sharpness"] < 0.1
         assert res[kind]["shiftmap"]["sharpness"] > res[kind]["navier_stokes"]["sharpness"]  # it copies texture
@@ -130,6 +169,10 @@ def test_full_eval_table_has_every_method_sharpness_and_the_networks_contributio
     assert res["center"]["fsr"]["hole_psnr"] > res["center"]["mean_fill"]["hole_psnr"]
     md = table(res)
     assert "| OpenCV FSR (fast) |" in md and "| OpenCV ShiftMap |" in md and "sharpness" in md
+    assert "| grid centre / free-form |" in md and len(md.splitlines()[1].split("|")) == len(md.splitlines()[0].split("|"))
+    old = {**res, **{k: {n: {x: v for x, v in row.items() if x != "grid"} if isinstance(row, dict) else row
+                         for n, row in res[k].items()} for k in ("center", "freeform")}}
+    assert "grid" not in table(old)  # results written before the metric keep their columns
     assert "tiny over tiny pre-fill (pushpull-harmonic): centre +0.00 dB" in md
 
 

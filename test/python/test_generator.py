@@ -195,3 +195,21 @@ def test_harmonic_variant_is_the_converged_fill_plus_the_residual():
     want = harmonic_solve(x, 1 - m).clamp(-1, 1)
     assert torch.allclose(g(x, m), want, atol=1e-6)
     assert prefill("zero", x, 1 - m) is None
+
+
+def test_smooth_upsampling_takes_the_same_weights_and_keeps_no_period_of_its_own():
+    torch.manual_seed(0)
+    tf, smooth = GMCNNGenerator(8, "harmonic"), GMCNNGenerator(8, "harmonic", upsample="smooth")
+    smooth.load_state_dict(tf.state_dict())  # a stage-1 generator starts a smooth stage 2 as it is
+    img, mask = torch.rand(1, 3, 64, 64) * 2 - 1, torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    a, b = tf(img, mask), smooth(img, mask)
+    assert a.shape == b.shape and not torch.equal(a, b)
+    with pytest.raises(ValueError, match="upsample"):
+        GMCNNGenerator(8, "harmonic", upsample="deconv")
+    # A constant 16x16 map upsampled 4x: nearest-style blocks are what the TF path can repeat; the
+    # half-pixel bilinear of a ramp is a ramp with equal steps (no 4-px pattern).
+    from model.generator import _up_smooth
+    ramp = torch.arange(16.0).view(1, 1, 1, 16).expand(1, 1, 16, 16)
+    d = torch.diff(_up_smooth(ramp, 4.0)[0, 0, 8], dim=-1)[4:-4]
+    assert torch.allclose(d, torch.full_like(d, 0.25))

@@ -160,6 +160,28 @@ def test_a_version_from_0_3_0_below_the_bar_is_refused(run, tmp_path, monkeypatc
     assert files(models) == {}
 
 
+def test_a_version_from_0_3_0_with_a_grid_or_below_its_prefill_on_outside_photos_is_refused(run, tmp_path, monkeypatch):
+    # The test-split bar is taken as met here (the tiny model cannot meet it); check 4 then runs the
+    # candidate on the outside photos (the run's own test images stand in) and refuses.
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setattr(ship, "bar_check", lambda res, name: [])
+    monkeypatch.setattr(ship, "OUTSIDE_GRID_MAX", -1.0)  # any grid at all is too much
+    with pytest.raises(SystemExit, match=r"refusing to ship 0.3.0: on the outside photos:(.|\n)*stride grid"):
+        ship_main(monkeypatch, models, run / "run" / "best_gen.pt", run, "0.3.0", "--outside", str(run / "data" / "test"))
+    assert files(models) == {}
+
+
+def test_outside_check_wants_the_prefill_matched_and_no_grid():
+    def res(c, f, grid_c=0.0, grid_f=0.0):
+        return {"center": {"m": {"grid": grid_c}}, "freeform": {"m": {"grid": grid_f}},
+                "_contribution": {"m": {"prefill": "m pre-fill", "center": c, "freeform": f}}}
+    assert ship.outside_check(res(0.2, 0.1, 0.0003, 0.0003), "m") == []
+    assert ship.outside_check(res(-0.54, 0.1), "m") == ["centre hole-PSNR over its own pre-fill -0.54 dB < 0 on the outside photos"]
+    assert ship.outside_check(res(0.2, 0.1, 0.015, 0.0017), "m") == ["centre stride grid 0.0150 > 0.002 on the outside photos"]
+    assert len(ship.outside_check({**res(0, 0), "_contribution": {}}, "m")) == 2  # no pre-fill: nothing to compare
+
+
 # ---- a successful ship ----
 
 def test_a_ship_below_0_3_0_writes_files_that_agree(run, tmp_path, monkeypatch):

@@ -291,6 +291,19 @@ def test_stage2_chooses_the_sharpest_checkpoint_within_the_psnr_floor():
     assert choose(blurry, s1) > choose(sharp, s1)             # stage 1: the val score alone
 
 
+def test_stage2_never_chooses_a_checkpoint_over_the_grid_ceiling():
+    cfg = tiny_cfg(stage=2, psnr_floor=20.7, grid_max=0.02)
+
+    def m(sharp, grid_c, grid_f):
+        return {"hole_psnr": 21.0, "sharpness": sharp, "grid": grid_c,
+                "freeform": {"hole_psnr": 22.0, "sharpness": sharp, "grid": grid_f}}
+    assert choose(m(0.6, 0.01, 0.02), cfg) == pytest.approx(0.6)   # mean grid 0.015: allowed
+    assert choose(m(0.9, 0.01, 0.04), cfg) == float("-inf")        # mean 0.025: sharpness that is a grid
+    assert choose(m(0.9, 0.01, 0.04), tiny_cfg(stage=2, psnr_floor=20.7)) == pytest.approx(0.9)  # 0 = unchecked
+    old = {"hole_psnr": 21.0, "sharpness": 0.5, "freeform": {"hole_psnr": 22.0, "sharpness": 0.5}}
+    assert choose(old, cfg) == pytest.approx(0.5)  # records from before the metric are not checked
+
+
 def test_trainer_stage2_updates_the_weight_average_and_judges_it(data):
     init = data / "stage1_gen.pt"
     torch.manual_seed(0)
