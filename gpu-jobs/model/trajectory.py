@@ -62,7 +62,7 @@ def gain_over(ev: list[dict], window: int) -> float | None:
 
 def rows(ev: list[dict], every: int, batch: int, offset: int) -> list[str]:
     out = ["| images seen | step | val hole-PSNR centre / free-form | sharpness centre / free-form "
-           "| contribution centre / free-form (dB) | score |", "|---|---|---|---|---|---|"]
+           "| grid centre / free-form | contribution centre / free-form (dB) | score |", "|---|---|---|---|---|---|---|"]
     last = None
     for e in ev:
         if last is not None and e["step"] - last < every and e is not ev[-1]:
@@ -71,8 +71,21 @@ def rows(ev: list[dict], every: int, batch: int, offset: int) -> list[str]:
         c = e.get("contribution", {})
         out.append(f"| {e['step'] * batch + offset:,} | {e['step']:,} | {e['hole_psnr']:.2f} / {e['freeform']['hole_psnr']:.2f} "
                    f"| {e['sharpness']:.2f} / {e['freeform']['sharpness']:.2f} "
-                   f"| {c.get('center', float('nan')):+.3f} / {c.get('freeform', float('nan')):+.3f} | {e['score']:.3f} |")
+                   + (f"| {e['grid']:.4f} / {e['freeform']['grid']:.4f} " if "grid" in e else "| n/a ")
+                   + f"| {c.get('center', float('nan')):+.3f} / {c.get('freeform', float('nan')):+.3f} | {e['score']:.3f} |")
     return out
+
+
+def stage2_pick(ev: list[dict], cfg_file: Path) -> str:
+    """Which val check stage 2's rule (train.choose) picks, in words."""
+    from .train import choose, load_config  # torch: only for stage-2 runs
+    cfg = load_config(str(cfg_file), {})
+    best = max(ev, key=lambda e: choose(e, cfg))
+    rule = f"sharpest val check with score >= {cfg.psnr_floor:.3f}" + (f" and grid <= {cfg.grid_max}" if cfg.grid_max else "")
+    if choose(best, cfg) == float("-inf"):
+        return f"stage 2: no val check qualifies yet ({rule})"
+    return (f"stage 2: the {rule} is step {best['step']:,} (score {best['score']:.3f}, sharpness "
+            f"{best['sharpness']:.2f} / {best['freeform']['sharpness']:.2f})")
 
 
 def main() -> None:
@@ -96,9 +109,11 @@ def main() -> None:
     if not ev:
         raise SystemExit(f"no val checks yet in {run}/log.jsonl or {history}")
     cfg_file = run / "config.json"
-    batch = int(json.loads(cfg_file.read_text())["batch"]) if cfg_file.exists() else 2
-    print("\n".join(rows(ev, a.every, batch, a.offset)))
-    if g is None:
+    cfg = json.loads(cfg_file.read_text()) if cfg_file.exists() else {}
+    print("\n".join(rows(ev, a.every, int(cfg.get("batch", 2)), a.offset)))
+    if int(cfg.get("stage", 1)) == 2:  # the flattening rule is stage 1's; stage 2 picks by sharpness
+        print("\n" + stage2_pick(ev, cfg_file))
+    elif g is None:
         print(f"\nthe run spans {ev[-1]['step'] - ev[0]['step']} steps: the {a.window}-step window is not full yet")
     else:
         verdict = "flattened: stage 2 is due" if g < FLAT_DB else "still rising: stage 2 waits"

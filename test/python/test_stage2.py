@@ -8,6 +8,7 @@ can be downloaded here).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 import signal
 from dataclasses import replace
@@ -346,6 +347,27 @@ def test_stage1_path_is_unchanged(data):
     assert start["allocator"] == (os.path.basename(os.environ.get("LD_PRELOAD", "")) or "glibc")
     assert (start["fill"], start["cnum"]) == (cfg.fill, cfg.cnum)
     assert set(line) == {"step", "loss", "recon", "ae", "lr", "img_s", "t"}
+
+
+@pytest.mark.parametrize("opt_out", [False, True])
+def test_the_trainer_command_runs_itself_under_tcmalloc_unless_told_not_to(data, opt_out):
+    import glob
+    import subprocess
+    import sys
+    from model.train import TCMALLOC_GLOB
+    if not glob.glob(TCMALLOC_GLOB):
+        pytest.skip("libtcmalloc-minimal4 is not installed (scripts/setup.sh installs it)")
+    out = data / f"alloc-{opt_out}"
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "gpu-jobs")
+    if opt_out:
+        env["GMCNN_ALLOCATOR"] = "glibc"
+    subprocess.run([sys.executable, "-m", "model.train", "--data", str(data / "train"), "--val", str(data / "val"),
+                    "--out", str(out), "--cnum", "4", "--crop", "32", "--batch", "1", "--steps", "1", "--threads", "1",
+                    "--eval-every", "1", "--eval-n", "1", "--ckpt-every", "1", "--precision", "fp32", "--channels-last", "off"],
+                   env=env, check=True, capture_output=True, timeout=300)
+    start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert start["allocator"] == ("glibc" if opt_out else "libtcmalloc_minimal.so.4")
 
 
 def test_sample_batch_is_fixed(data):

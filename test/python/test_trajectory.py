@@ -62,3 +62,18 @@ def test_the_verdict_reads_the_run_log(tmp_path):
     assert verdict() == "stage1"                # +0.4 dB over 2,000 steps: still rising
     write_log(run / "log.jsonl", [(0, 22.0), (1000, 22.2), (2000, 22.4), (4000, 22.44)])
     assert verdict() == "stage2"                # +0.04 dB: flattened
+
+
+def test_a_stage2_run_reports_its_own_pick_not_the_stage1_rule(tmp_path):
+    from model.trajectory import stage2_pick
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"stage": 2, "batch": 2, "psnr_floor": 22.0, "grid_max": 0.005}))
+
+    def e(step, score, sharp, grid):
+        return {"step": step, "score": score, "hole_psnr": score - 1, "sharpness": sharp, "grid": grid,
+                "freeform": {"hole_psnr": score + 1, "sharpness": sharp, "grid": grid}}
+    ev = [e(0, 22.3, 0.2, 0.0), e(150, 22.1, 0.4, 0.002), e(300, 21.9, 0.6, 0.001), e(450, 22.2, 0.7, 0.02)]
+    # 300 is under the floor and 450 is a grid: 150 is the pick
+    assert stage2_pick(ev, cfg).startswith("stage 2: the sharpest val check with score >= 22.000 and grid <= 0.005 is step 150 ")
+    assert stage2_pick(ev[2:], cfg).startswith("stage 2: no val check qualifies yet")
+    assert "n/a" in rows([{k: v for k, v in ev[0].items() if k != "grid"}], 1, 2, 0)[2]  # records before the metric
