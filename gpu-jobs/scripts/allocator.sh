@@ -1,4 +1,5 @@
 # Sourced by the CPU trainer launchers (campaign.sh, ablate.sh): run the trainer under tcmalloc.
+# model.train also re-runs itself under it (train.under_tcmalloc) when started directly.
 # Under glibc malloc the stage-2 step maps and unmaps its large ID-MRF and critic buffers (64 MB
 # cosine matrices are over glibc's 32 MB mmap ceiling) every step. Measured here (2-core Zen 5,
 # bf16, stage 2): glibc 110,000 page faults/s, 37% of the trainer's CPU in the kernel, 5.6-7.3
