@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PKGS="python3-torch python3-onnx python3-opencv python3-pil python3-scipy python3-pytest python3-jsonschema"
 # Debian's Chromium: the browser tests (test/browser/) drive it with playwright-core, never a downloaded browser.
 PKGS="$PKGS chromium"
-# tcmalloc: the CPU trainer runs under it (gpu-jobs/scripts/allocator.sh says why).
+# tcmalloc: the CPU trainer runs under it (gpu-jobs/model/train.py, under_tcmalloc, says why).
 PKGS="$PKGS libtcmalloc-minimal4"
 # wrk: the load and soak figures of `npm run reliability` (scripts/reliability/load.ts).
 PKGS="$PKGS wrk"

@@ -99,7 +99,8 @@ class Config:
     n_critic: int = 5
     d_lr: float = 0.0          # critic lr; 0 = same as lr (TF shares one Adam setting)
     d_cnum: int = 64
-    d_blur: bool = False       # critics low-pass before each stride-2 conv (critics.blur3): no grid
+    d_blur: bool = False       # critics low-pass before each stride-2 conv (critics.blur3); tried
+                               # against the stage-2 grid, it did not remove it (README)
     d_fresh_batch: bool = True  # new batch per critic update (TF); False = one batch per step (PyTorch port)
     sample_every: int = 0      # write a sample grid every N steps (0 = never)
     sample_n: int = 6
@@ -517,9 +518,11 @@ def under_tcmalloc() -> None:
     """Re-run this command under tcmalloc when it is installed and nothing is preloaded yet.
 
     Under glibc malloc a stage-2 step maps and unmaps its 64 MB ID-MRF and critic buffers (over
-    glibc's 32 MB mmap ceiling) every step: measured on the 2-core Zen 5, 110,000 page faults/s and
-    5.6-7.3 s/step, against 2.4-2.6 s/step under tcmalloc (scripts/allocator.sh has the numbers and
-    why not jemalloc). The library must be loaded before Python starts, hence the exec.
+    glibc's 32 MB mmap ceiling) every step: measured on the 2-core Zen 5, 110,000 page faults/s,
+    37% of the CPU in the kernel and 5.6-7.3 s/step; under tcmalloc 1,300 faults/s, 3-5% system
+    time, 2.4-2.6 s/step, RSS steady at 2.3 GB. jemalloc purged its huge allocations as eagerly
+    with default decay, and with decay off grew to 24 GB in 700 steps (OOM-killed). The library
+    must be loaded before Python starts, hence the exec; launchers need nothing of their own.
     GMCNN_ALLOCATOR=glibc keeps glibc; scripts/setup.sh installs libtcmalloc-minimal4."""
     if os.environ.get("LD_PRELOAD") or os.environ.get("GMCNN_ALLOCATOR") == "glibc":
         return

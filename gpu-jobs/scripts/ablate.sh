@@ -10,7 +10,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PY="${PYTHON:-/usr/bin/python3}"
 cd "$ROOT/gpu-jobs"
-. scripts/allocator.sh
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=($(ls configs/ablations | sed 's/\.json$//'))
 for n in "${names[@]}"; do

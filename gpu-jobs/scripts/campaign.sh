@@ -10,7 +10,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PY="${PYTHON:-/usr/bin/python3}"
 cd "$ROOT/gpu-jobs"
-. scripts/allocator.sh
 if [ -f ../runs/stage2-cpu/last.pt ] || [ -f models/checkpoints/stage2-cpu.pt ]; then
   stage=stage2
 else

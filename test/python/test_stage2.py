@@ -341,7 +341,7 @@ def test_stage1_path_is_unchanged(data):
     start, line = (json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()[:2])
     # The first line says what the run trains (fill, cnum: model.provenance checks a checkpoint's
     # against them) and what it picked (precision, threads, the probe's rates, the malloc it runs
-    # under: scripts/allocator.sh), then steps.
+    # under: train.under_tcmalloc), then steps.
     assert set(start) == {"start", "fill", "cnum", "cpu", "bf16_flags", "precision", "channels_last", "threads",
                           "allocator", "probe_img_s"}
     assert start["allocator"] == (os.path.basename(os.environ.get("LD_PRELOAD", "")) or "glibc")
