@@ -30,6 +30,11 @@ import numpy as np
 from PIL import Image
 
 PACKAGES = ["ufoai-textures", "nexuiz-textures", "plasma-workspace-wallpapers", "gnome-backgrounds"]
+# Photographs and smooth artwork for val only (`val-photos/`, never trained on): the four packages
+# above are almost all game textures, busy enough to hide the axis-aligned streaks stage 2 draws
+# across the smooth areas of photos (README, 'The plaid'). Selection must see what ship check 4
+# tests on the outside photos, without choosing on those.
+PHOTO_PACKAGES = ["mate-backgrounds", "ukui-wallpapers"]
 # Maps that are not colour photographs/textures (normals, specular, gloss, glow, bump, team masks).
 NON_COLOUR = re.compile(r"_(nm|sm|gm|norm|normal|gloss|glow|bump|spec|pants|shirt|luma|height)\.[a-z]+$", re.I)
 IMG_EXT = (".png", ".jpg", ".jpeg", ".tga", ".webp")
@@ -45,10 +50,10 @@ def split_of(name: str) -> str:
     return SPLITS.get(int(hashlib.sha1(name.encode()).hexdigest(), 16) % SPLIT_MOD, "train")
 
 
-def fetch(debs: Path, raw: Path) -> None:
+def fetch(debs: Path, raw: Path, packages: list[str] = PACKAGES) -> None:
     debs.mkdir(parents=True, exist_ok=True)
     have = {p.name.split("_")[0] for p in debs.glob("*.deb")}
-    missing = [p for p in PACKAGES if p not in have]
+    missing = [p for p in packages if p not in have]
     if missing:
         subprocess.run(["apt-get", "download", *missing], cwd=debs, check=True)
     if not raw.exists():
@@ -73,6 +78,37 @@ def sources(raw: Path):
     for p in sorted((raw / "usr/share/backgrounds").rglob("*")):
         if p.suffix.lower() in IMG_EXT:
             yield f"backgrounds/{p.name}", (lambda p=p: p.read_bytes())
+
+
+def photo_sources(raw: Path):
+    """(stable name, bytes-loader) per picture of PHOTO_PACKAGES; one per picture when a package
+    ships it at several sizes (`Elephants_3840x2160.jpg`: the largest)."""
+    best: dict[str, Path] = {}
+    for p in sorted((raw / "usr/share/backgrounds").rglob("*")):
+        if p.suffix.lower() in IMG_EXT:
+            stem = re.sub(r"_\d+x\d+$", "", p.stem)
+            if stem not in best or p.stat().st_size > best[stem].stat().st_size:
+                best[stem] = p
+    for stem, p in sorted(best.items()):
+        yield f"photos/{stem}", (lambda p=p: p.read_bytes())
+
+
+def build_photos(out: Path) -> dict:
+    """`val-photos/`: 256x256 centre crops of every usable picture of PHOTO_PACKAGES (val: every
+    choice; none is trained on, none is a test image)."""
+    debs, raw = out / "debs-photos", out / "raw-photos"
+    fetch(debs, raw, PHOTO_PACKAGES)
+    dest = out / "val-photos"
+    dest.mkdir(parents=True, exist_ok=True)
+    counts = {"val_photos": 0, "skipped": 0}
+    for name, read in photo_sources(raw):
+        im = load_rgb(read())
+        if im is None or not usable(im):
+            counts["skipped"] += 1
+            continue
+        centre_crop(im, EVAL_SIZE).save(dest / f"{safe(name)}.png")
+        counts["val_photos"] += 1
+    return {"packages": PHOTO_PACKAGES, "use": "val only (selection); never trained on", "counts": counts}
 
 
 def load_rgb(data: bytes) -> Image.Image | None:
@@ -143,13 +179,15 @@ def build(out: Path) -> dict:
         "val": f"{EVAL_SIZE}x{EVAL_SIZE} centre crops, PNG (every choice)",
         "test": f"{EVAL_SIZE}x{EVAL_SIZE} centre crops, PNG (reported once per shipped model)",
         "counts": counts,
+        "val_photos": build_photos(out),
     }
     (out / "dataset.json").write_text(json.dumps(recipe, indent=2))
     return recipe
 
 
 def pack(out: Path, dest: Path, short: int = 256, quality: int = 60, val_n: int = 32) -> None:
-    """A compact tar of the training set for a GPU machine: shorter side `short`, JPEG `quality`.
+    """A compact tar of the training set for a GPU machine: shorter side `short`, JPEG `quality`,
+    plus the first `val_n` val images and the val photos.
     Its size counts against the rental's 64 MiB together with the repo (model/rental.py checks)."""
     with tarfile.open(dest, "w") as tar:
         for p in sorted((out / "train").glob("*.jpg")):
@@ -162,6 +200,9 @@ def pack(out: Path, dest: Path, short: int = 256, quality: int = 60, val_n: int 
         # The quick val check during training needs only the first few (full eval runs here).
         for p in sorted((out / "val").glob("*.png"))[:val_n]:
             tar.add(p, arcname=f"val/{p.name}")
+        # Stage 2's val photos (train.Config.val_photos): 2 MiB, all of them.
+        for p in sorted((out / "val-photos").glob("*.png")):
+            tar.add(p, arcname=f"val-photos/{p.name}")
     print(f"{dest}: {dest.stat().st_size / 2**20:.1f} MiB", file=sys.stderr)
 
 
@@ -169,8 +210,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="data")
     ap.add_argument("--pack", help="also write a compact tar here")
+    ap.add_argument("--photos-only", action="store_true", help="(re)build only val-photos/ (dataset.json updated)")
     a = ap.parse_args()
     out = Path(a.out)
+    if a.photos_only:
+        recipe = json.loads((out / "dataset.json").read_text())
+        recipe["val_photos"] = build_photos(out)
+        (out / "dataset.json").write_text(json.dumps(recipe, indent=2))
+        print(json.dumps(recipe["val_photos"]["counts"]))
+        return
     print(json.dumps(build(out)["counts"]))
     if a.pack:
         pack(out, Path(a.pack))

@@ -41,6 +41,9 @@ from .provenance import generator_from_onnx, stamp
 class Config:
     data: str = "../data/train"
     val: str = "../data/val"   # the val split: checkpoint selection and early stopping (never test)
+    val_photos: str = ""       # val photographs (model.dataset's val-photos/): each val check also
+                               # scores them (`photos`), and stage 2 chooses only checkpoints that stay
+                               # above their pre-fill there on both mask kinds, with a grid <= grid_max
     out: str = "../runs/stage1"
     init: str = ""             # start weights from this generator checkpoint (weights only)
     committed: str = ""        # the run's committed generator checkpoint: --resume continues from it
@@ -50,6 +53,8 @@ class Config:
     fill: str = "harmonic"     # "zero" = the paper; "harmonic" = residual over the converged
                                # (multigrid) harmonic fill; "pushpull"/"pushpull-harmonic" = older fills
     crop: int = 128
+    rotate: float = 0.0        # rotate each training crop by an angle uniform in +-rotate degrees
+                               # (reflected borders; 0 = off): game textures are axis-aligned
     train_short: int = 0       # downscale training images to this shorter side at load (0 = as stored,
                                # <= 512): 256 shows crops at the scale of the 256x256 val/test images
     batch: int = 6
@@ -127,11 +132,11 @@ def load_config(path: str | None, overrides: dict) -> Config:
 class Images:
     """All training images in memory as uint8 arrays; random crops per sample."""
 
-    def __init__(self, folder: str, crop: int, short: int = 0):
+    def __init__(self, folder: str, crop: int, short: int = 0, rotate: float = 0.0):
         paths = sorted(Path(folder).glob("*.jpg")) + sorted(Path(folder).glob("*.png"))
         if not paths:
             raise SystemExit(f"no training images in {folder}: run `python3 -m model.dataset` first")
-        self.crop = crop
+        self.crop, self.rotate = crop, rotate
         self.arrays = []
         for p in paths:
             im = Image.open(p).convert("RGB")
@@ -150,7 +155,18 @@ class Images:
             y = int(rng.integers(0, a.shape[0] - self.crop + 1))
             x = int(rng.integers(0, a.shape[1] - self.crop + 1))
             out[i] = a[y:y + self.crop, x:x + self.crop]
+            if self.rotate:
+                out[i] = rotated(out[i], float(rng.uniform(-self.rotate, self.rotate)))
         return out
+
+
+def rotated(img: np.ndarray, degrees: float) -> np.ndarray:
+    """img turned about its centre, same size; corners filled by reflection (no flat wedges for
+    the critics to learn as a tell)."""
+    import cv2
+    h, w = img.shape[:2]
+    rot = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+    return cv2.warpAffine(img, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 class Bar:
@@ -273,7 +289,7 @@ class _Fixed:
     """A tiny in-memory image source with Images' batch() (for the timing probe)."""
 
     def __init__(self, arrays, crop):
-        self.arrays, self.crop = arrays, crop
+        self.arrays, self.crop, self.rotate = arrays, crop, 0.0
 
     batch = lambda self, rng, n: Images.batch(self, rng, n)  # noqa: E731
 
@@ -353,7 +369,9 @@ def train(cfg: Config, resume: bool) -> dict:
         if resumed is not None and "ema" in resumed:
             ema.load_state_dict(resumed["ema"])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-    data = Images(cfg.data, cfg.crop, cfg.train_short)
+    if cfg.val_photos and not any(Path(cfg.val_photos).glob("*.png")):  # now, not at the first val check
+        raise SystemExit(f"no val photos in {cfg.val_photos}: run `python3 -m model.dataset --out ../data --photos-only`")
+    data = Images(cfg.data, cfg.crop, cfg.train_short, cfg.rotate)
     log = open(out / "log.jsonl", "a")
     log.write(json.dumps({"start": step, "fill": cfg.fill, "cnum": cfg.cnum,  # model.provenance checks these
                           "cpu": cpu_name(), "bf16_flags": [f for f in BF16_FLAGS if f in cpu_flags()],
@@ -408,6 +426,8 @@ def train(cfg: Config, resume: bool) -> dict:
             judged = ema if ema is not None else gen  # what best_gen.pt will hold
             judged.eval()
             metrics = quick_eval(judged, cfg.val, cfg.eval_n, device)
+            if cfg.val_photos:
+                metrics["photos"] = quick_eval(judged, cfg.val_photos, None, device)
             gen.train()
             log.write(json.dumps({"step": step, "eval": metrics}) + "\n")
             log.flush()
@@ -439,10 +459,16 @@ def stage2_floor(init_metrics: dict | None, cfg: Config) -> float:
 def choose(m: dict, cfg: Config) -> float:
     """What picks best_gen.pt on val. Stage 1: the mean hole-PSNR of both mask kinds. Stage 2: the
     sharpness, among checkpoints whose score stays at or above psnr_floor and whose grid stays at
-    or below grid_max (else never chosen; records from before the grid metric are not checked)."""
+    or below grid_max (else never chosen; records from before the grid metric are not checked), and,
+    where the record scores val photos, that stays above its pre-fill on both kinds there with a
+    grid at or below grid_max too (what model.ship's check 4 asks on the outside photos)."""
     if cfg.stage == 1 or m.get("hole_psnr", -1.0) < 0:
         return selection_score(m)
     if cfg.grid_max and grid_mean(m) > cfg.grid_max:
+        return float("-inf")
+    photos = m.get("photos")
+    if photos is not None and (min(photos.get("contribution", {}).values(), default=0.0) < 0
+                               or (cfg.grid_max and grid_mean(photos) > cfg.grid_max)):
         return float("-inf")
     return sharpness_score(m) if selection_score(m) >= cfg.psnr_floor else float("-inf")
 

@@ -105,6 +105,7 @@ M2=$("$PY" -c "print(round(max(0.1, $(left_min) - 0.6), 2))")
 s2=(--config configs/stage2-gpu.json --out "$RUNS/stage2-gpu" --init "$RUNS/stage1-gpu/best_gen.pt" --max-minutes "$M2")
 [ -n "$B2" ] && s2+=(--batch "$B2")
 if [ "$RANDOM_VGG" = 1 ]; then s2+=(--random-vgg); else s2+=(--vgg-weights "$VGG" --vgg-sha256 dcbb9e9d); fi
+[ -d "$DATA/val-photos" ] && s2+=(--val-photos "$DATA/val-photos")  # selection sees the plaid (stretch 6)
 (cd "$GJ" && "$PY" -m model.train "${common[@]}" "${s2[@]}")
 
 # ---- 4. export -------------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
     out = data / "run"
     cfg = tiny_cfg(stage=2, data=str(data / "train"), val=str(data / "val"), out=str(out), init=str(init),
                    random_vgg=True, steps=2, eval_every=2, eval_n=1, ckpt_every=1, log_every=1, sample_every=1,
-                   sample_n=2, warmup=1)
+                   sample_n=2, warmup=1, val_photos=str(data / "val"), rotate=30.0)
     assert run_train(cfg)["step"] == 2
     ck = torch.load(out / "last.pt")
     assert ck["step"] == 2 and set(ck["stage2"]) >= {"critics", "d_opt"}
@@ -257,7 +257,8 @@ def test_trainer_runs_stage2_from_a_stage1_generator_and_resumes(data, capsys):
     steps = [x for x in lines if "g_total" in x]
     assert [x["step"] for x in steps] == [1, 2]
     assert {"mrf", "g_global", "g_local", "d_global", "d_local", "gp_global", "gp_local", "recon", "ae"} <= set(steps[0])
-    assert any("eval" in x for x in lines)
+    checks = [x["eval"] for x in lines if "eval" in x]
+    assert checks and all({"score", "grid", "freeform"} <= set(c["photos"]) for c in checks)  # val photos scored
     assert (out / "samples" / "step0000002.png").is_file() and (out / "last_gen.pt").is_file()
     gen_ck = torch.load(out / "last_gen.pt")
     assert gen_ck["config"]["random_vgg"] is True  # what a manifest reads
@@ -277,6 +278,16 @@ def test_stage2_needs_the_init_val_score_for_its_floor(data):
                    random_vgg=True, steps=1)
     with pytest.raises(SystemExit, match="records no val metrics"):
         run_train(cfg)
+
+
+def test_missing_val_photos_stop_the_run_before_its_first_step(data):
+    init = data / "stage1_gen.pt"
+    save_generator(init, GMCNNGenerator(8, "zero"), tiny_cfg(), 10, INIT_METRICS)
+    cfg = tiny_cfg(stage=2, data=str(data / "train"), val=str(data / "val"), out=str(data / "r4"), init=str(init),
+                   random_vgg=True, steps=1, val_photos=str(data / "nowhere"))
+    with pytest.raises(SystemExit, match="no val photos"):
+        run_train(cfg)
+    assert not (data / "r4" / "last.pt").exists()
 
 
 def test_stage2_chooses_the_sharpest_checkpoint_within_the_psnr_floor():
@@ -303,6 +314,33 @@ def test_stage2_never_chooses_a_checkpoint_over_the_grid_ceiling():
     assert choose(m(0.9, 0.01, 0.04), tiny_cfg(stage=2, psnr_floor=20.7)) == pytest.approx(0.9)  # 0 = unchecked
     old = {"hole_psnr": 21.0, "sharpness": 0.5, "freeform": {"hole_psnr": 22.0, "sharpness": 0.5}}
     assert choose(old, cfg) == pytest.approx(0.5)  # records from before the metric are not checked
+
+
+def test_stage2_never_chooses_a_checkpoint_that_fails_the_val_photos():
+    cfg = tiny_cfg(stage=2, psnr_floor=20.7, grid_max=0.005)
+
+    def m(contrib_c, contrib_f, grid):
+        return {"hole_psnr": 21.0, "sharpness": 0.6, "grid": 0.001,
+                "freeform": {"hole_psnr": 22.0, "sharpness": 0.6, "grid": 0.001},
+                "photos": {"hole_psnr": 18.0, "grid": grid, "freeform": {"hole_psnr": 20.0, "grid": grid},
+                           "contribution": {"center": contrib_c, "freeform": contrib_f}}}
+    assert choose(m(0.2, 0.1, 0.002), cfg) == pytest.approx(0.6)   # above its pre-fill, no plaid: allowed
+    assert choose(m(-0.1, 0.1, 0.002), cfg) == float("-inf")       # below its pre-fill on the photos' centres
+    assert choose(m(0.2, -0.01, 0.002), cfg) == float("-inf")      # ... or their strokes
+    assert choose(m(0.2, 0.1, 0.009), cfg) == float("-inf")        # plaid on the photos, however clean val is
+
+
+def test_rotated_crops_keep_their_size_and_turn_about_the_centre():
+    from model.train import rotated
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, 30:34] = 255                                            # a vertical bar through the centre
+    assert np.array_equal(rotated(img, 0.0), img)
+    turned = rotated(img, 90.0)
+    assert turned.shape == img.shape
+    assert turned[31:33, :, 0].mean() > 200 and turned[:, 10, 0].mean() < 60  # now horizontal
+    diag = rotated(img, 45.0)
+    assert diag[5, 5, 0] > 200 or diag[5, 58, 0] > 200             # along a diagonal, corners reflected
+    assert diag.min() == 0 and diag.max() == 255
 
 
 def test_trainer_stage2_updates_the_weight_average_and_judges_it(data):

@@ -99,6 +99,17 @@ def test_three_splits_by_whole_source_image_disjoint_and_stable():
     assert all(dataset.split_of(n) == splits[n] for n in names)  # a name always lands in one split
 
 
+def test_val_photos_take_each_picture_once_at_its_largest_size(tmp_path):
+    bg = tmp_path / "usr/share/backgrounds/mate/nature"
+    bg.mkdir(parents=True)
+    for name, size in [("Elephants.jpg", 10), ("Elephants_3840x2160.jpg", 30), ("Elephants_5640x3172.jpg", 20),
+                       ("Wood.jpg", 5), ("notes.txt", 99)]:
+        (bg / name).write_bytes(b"x" * size)
+    got = {n: len(read()) for n, read in dataset.photo_sources(tmp_path)}
+    assert got == {"photos/Elephants": 30, "photos/Wood": 5}
+    assert not set(dataset.PHOTO_PACKAGES) & set(dataset.PACKAGES)  # never a training package
+
+
 def test_non_colour_maps_are_skipped():
     for n in ["tex/brick_nm.png", "tex/metal_gloss.tga", "tex/wall_norm.tga", "a_bump.jpg", "b_glow.jpg", "c_sm.png"]:
         assert dataset.NON_COLOUR.search(n), n
