@@ -340,9 +340,18 @@ def main() -> None:
     ap.add_argument("--cache", default=str(DEFAULT_CACHE), help="cache of FSR/ShiftMap outputs (default: %(default)s)")
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--quick", action="store_true",
+                    help="print the trainer's val-check record (quick_eval: both kinds, contribution over the "
+                         "pre-fill, grid) of each generator .pt as a JSON line, instead of the table")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     folder = Path(a.images) if a.images else split_folder(a.split, a.data)
+    if a.quick:
+        from .train import load_generator  # train imports this module: import here, not at the top
+        for spec in a.model:
+            gen, ck = load_generator(spec.split("=", 1)[-1])
+            print(json.dumps({"model": spec, "step": ck.get("step"), **quick_eval(gen.eval(), folder, a.n, "cpu")}), flush=True)
+        return
     if not a.images and a.split == "test":
         print("test split: report these numbers once per shipped model; choose nothing with them", file=sys.stderr)
     models = [load_model(s, a.threads) for s in (a.model or [str(SHIPPED)])]

@@ -201,3 +201,18 @@ def test_contact_sheet_spans_flat_to_busy_images(folder):
     im = sheet(model, folder, n=3, baselines=["telea", "mean_fill"], cache=None)
     # input, 2 methods, pre-fill, model, truth: 6 columns of 256 px tiles; 3 rows
     assert im.size == (6 * 260 + 4, 20 + 3 * 260 + 4)
+
+
+def test_quick_prints_the_trainers_val_check_record_of_each_generator(folder, tmp_path, monkeypatch, capsys):
+    import json
+
+    from model.train import Config, load_generator, save_generator
+    path = tmp_path / "gen.pt"
+    save_generator(path, GMCNNGenerator(8, "harmonic", residual_init=0.0), Config(cnum=8, fill="harmonic"), 7, {})
+    monkeypatch.setattr("sys.argv", ["evaluate", "--images", str(folder), "--quick", "--model", f"tiny={path}"])
+    ev.main()
+    line = json.loads(capsys.readouterr().out.strip())
+    gen, _ = load_generator(str(path))
+    want = ev.quick_eval(gen.eval(), folder, None, "cpu")
+    assert line == {"model": f"tiny={path}", "step": 7, **want}
+    assert line["contribution"] == {"center": 0.0, "freeform": 0.0}  # an untrained residual is its pre-fill
