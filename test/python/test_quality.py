@@ -53,7 +53,13 @@ MATCH_TOL_DB = 0.05
 # bar wants +0.5; on the test split it adds +1.09 dB); every other bar passes.
 # gmcnn@0.2.3 (measured 2026-12-05): centre 19.191 vs its harmonic pre-fill 18.964 (+0.23 dB; on
 # the test split +1.33 dB); every other bar passes.
+# gmcnn@0.2.4 (measured 2026-12-06): centre 18.989 vs its harmonic pre-fill 18.964 (+0.03 dB; on
+# the test split +1.64 dB; 0.2.3 had +0.23 here): 1,800 more steps on game textures gained on val
+# and test and lost on these photos' big holes; every other bar passes (free-form 21.02 vs 20.89).
 BELOW_BAR = {
+    "f73766afa5144fdbfbe863094472da0a1a29e09ca2745906efd99d9a1fd9dc32": {
+        ("center", "prefill"),
+    },
     "1ca14a0561c68e546e38e452e7588e2d75eea4c8c8f44d3d1d1e09ac69592633": {
         ("center", "prefill"),
     },
