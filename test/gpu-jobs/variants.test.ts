@@ -14,7 +14,7 @@ import { GPU_JOBS, PYTHON } from "../../gpu-jobs/cli/python.ts";
 import { decodeImage, encodeImage } from "../../gpu-jobs/codecs.ts";
 import { cpuInfo } from "../../gpu-jobs/runtime/cpu.ts";
 import { listVariants, resolveModel } from "../../gpu-jobs/runtime/models.ts";
-import { ACCURACY_BOUND_DB } from "../../gpu-jobs/runtime/path.ts";
+import { ACCURACY_BOUND_DB, withinBound } from "../../gpu-jobs/runtime/path.ts";
 import { inpaintRegion } from "../../gpu-jobs/runtime/runner.ts";
 import { createSession, type ModelSession } from "../../gpu-jobs/runtime/session.ts";
 import { maskFromImage } from "../../shared/imaging/mask.ts";
@@ -107,9 +107,12 @@ describe("reduced-precision variants of the shipped model", () => {
     expect(int8.calibration?.folder).toContain("calib");
     expect(int8.accuracy).toMatchObject({ images: 2, unmasked_exact: true });
     expect(int8.use_when.cpu_features_any).toEqual(expect.arrayContaining(["avx512_vnni", "amx_int8"]));
+    // The runtime's rule (path.ts withinBound): at most the bound *lost*. int8 calibrated on two
+    // crops may land above fp32 on the other two (gmcnn@0.2.4: +0.30 dB); that is not a loss.
     for (const v of found) {
-      expect(Math.abs(v.manifest.accuracy!.center.loss_db)).toBeLessThanOrEqual(ACCURACY_BOUND_DB);
-      expect(Math.abs(v.manifest.accuracy!.freeform.loss_db)).toBeLessThanOrEqual(ACCURACY_BOUND_DB);
+      expect(v.manifest.accuracy!.center.loss_db).toBeLessThanOrEqual(ACCURACY_BOUND_DB);
+      expect(v.manifest.accuracy!.freeform.loss_db).toBeLessThanOrEqual(ACCURACY_BOUND_DB);
+      expect(withinBound(v.manifest)).toBe(true);
     }
   });
 
