@@ -32,7 +32,7 @@ from PIL import Image
 PACKAGES = ["ufoai-textures", "nexuiz-textures", "plasma-workspace-wallpapers", "gnome-backgrounds"]
 # Photographs and smooth artwork for val only (`val-photos/`, never trained on): the four packages
 # above are almost all game textures, busy enough to hide the axis-aligned streaks stage 2 draws
-# across the smooth areas of photos (README, 'The plaid'). Selection must see what ship check 4
+# across the smooth areas of photos (README, 'The sixth stretch'). Selection must see what ship check 4
 # tests on the outside photos, without choosing on those.
 PHOTO_PACKAGES = ["mate-backgrounds", "ukui-wallpapers"]
 # Maps that are not colour photographs/textures (normals, specular, gloss, glow, bump, team masks).
@@ -214,9 +214,10 @@ def main() -> None:
     a = ap.parse_args()
     out = Path(a.out)
     if a.photos_only:
-        recipe = json.loads((out / "dataset.json").read_text())
+        meta = out / "dataset.json"
+        recipe = json.loads(meta.read_text()) if meta.exists() else {}
         recipe["val_photos"] = build_photos(out)
-        (out / "dataset.json").write_text(json.dumps(recipe, indent=2))
+        meta.write_text(json.dumps(recipe, indent=2))
         print(json.dumps(recipe["val_photos"]["counts"]))
         return
     print(json.dumps(build(out)["counts"]))

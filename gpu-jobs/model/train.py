@@ -26,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -163,7 +164,6 @@ class Images:
 def rotated(img: np.ndarray, degrees: float) -> np.ndarray:
     """img turned about its centre, same size; corners filled by reflection (no flat wedges for
     the critics to learn as a tell)."""
-    import cv2
     h, w = img.shape[:2]
     rot = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
     return cv2.warpAffine(img, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
